@@ -1,0 +1,74 @@
+"""A model built through ``load_zoo_config(...).make_model`` trains at the same speed as the same SB3 class built by hand.
+
+Both train PPO on CartPole-v1 with the zoo's hyperparameters, interleaved, several rounds; the ratio of median
+throughputs (ours / by hand) should be within noise of 1.0.
+
+    python benchmarks/bench_zoo_config.py [--steps 20000] [--rounds 5] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch as th
+from _common import report, timed
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.utils import LinearSchedule
+
+from sb3_ext import load_zoo_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    th.set_num_threads(1)
+
+    def ours() -> None:
+        cfg = load_zoo_config("ppo", "CartPole-v1")
+        cfg.make_model(cfg.make_env(seed=0), seed=0).learn(args.steps)
+
+    def by_hand() -> None:
+        env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+        PPO(
+            "MlpPolicy",
+            env,
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            ent_coef=0.0,
+            learning_rate=LinearSchedule(0.001, 0.0, 1.0),
+            clip_range=LinearSchedule(0.2, 0.0, 1.0),
+            seed=0,
+        ).learn(args.steps)
+
+    times: dict[str, list[float]] = {"ours": [], "by_hand": []}
+    for i in range(args.rounds):
+        order = [("ours", ours), ("by_hand", by_hand)] if i % 2 == 0 else [("by_hand", by_hand), ("ours", ours)]
+        for name, fn in order:
+            times[name].append(timed(fn))
+    ours_sps = args.steps / statistics.median(times["ours"])
+    hand_sps = args.steps / statistics.median(times["by_hand"])
+    ratio = ours_sps / hand_sps
+    report(
+        "zoo config vs hand-built PPO (CartPole-v1)",
+        {
+            "steps": args.steps,
+            "rounds": args.rounds,
+            "ours_steps_per_s": ours_sps,
+            "by_hand_steps_per_s": hand_sps,
+            "ratio": ratio,
+        },
+        f"ours {ours_sps:.0f} steps/s, by hand {hand_sps:.0f} steps/s, ratio {ratio:.3f}",
+        record=not args.no_record,
+    )
+
+
+if __name__ == "__main__":
+    main()

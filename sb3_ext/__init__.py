@@ -1,0 +1,20 @@
+"""sb3-ext: algorithms Stable-Baselines3 leaves out, zoo-style configs and Optuna tuning over every algorithm."""
+
+from sb3_ext.config import ZooConfig, load_zoo_config
+from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
+from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGOS",
+    "AlgoSpec",
+    "ConfigError",
+    "IncompatibleEnvError",
+    "Sb3ExtError",
+    "UnknownAlgorithmError",
+    "UnknownEnvError",
+    "ZooConfig",
+    "get_algo",
+    "load_zoo_config",
+]

@@ -1,0 +1,1 @@
+"""Pieces shared by several sb3-ext modules."""

@@ -1,0 +1,692 @@
+"""Zoo-format configs: read rl-baselines3-zoo hyperparameter YAML files completely and safely.
+
+A file maps entry names (env ids, ``atari``, ``default``) to hyperparameters. :func:`load_zoo_config` picks the
+entry for an env (its id, then ``atari`` for Atari ids, then ``default``), applies overrides, validates every key,
+and returns a frozen :class:`ZooConfig` that separates what goes to the algorithm's constructor
+(:attr:`ZooConfig.model_kwargs`) from what shapes the environment (``n_envs``, wrappers, normalisation, ...).
+
+Strings that the zoo would ``eval`` are parsed by :func:`sb3_ext.common.safe_eval.safe_eval` instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecEnvWrapper,
+    VecFrameStack,
+    VecNormalize,
+    VecTransposeImage,
+)
+
+from sb3_ext.common.safe_eval import resolve_class, safe_eval
+from sb3_ext.errors import ConfigError, UnknownEnvError, suggest
+from sb3_ext.registry import AlgoSpec, get_algo
+
+__all__ = ["ZOO_CONFIG_DIR", "ZooConfig", "check_env_id", "default_config_path", "load_zoo_config", "parse_value"]
+
+
+def _find_config_dir() -> Path:
+    if "SB3_EXT_ZOO_CONFIGS" in os.environ:
+        return Path(os.environ["SB3_EXT_ZOO_CONFIGS"])
+    source_tree = Path(__file__).resolve().parents[1] / "zoo_configs"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(sys.prefix) / "share" / "sb3-ext" / "zoo_configs"
+
+
+#: Where the shipped ``<key>.yml`` files live (``$SB3_EXT_ZOO_CONFIGS`` overrides it).
+ZOO_CONFIG_DIR = _find_config_dir()
+
+#: Keys that shape the environment or the run rather than the algorithm's constructor.
+ENV_KEYS = frozenset(
+    {
+        "n_timesteps",
+        "n_envs",
+        "normalize",
+        "frame_stack",
+        "env_wrapper",
+        "vec_env_wrapper",
+        "callback",
+        "env_kwargs",
+        "monitor_kwargs",
+        "noise_type",
+        "noise_std",
+    }
+)
+# Constructor arguments that the config never sets: the caller passes them.
+_CALLER_ARGS = frozenset({"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"})
+_SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
+# Strings in these keys are Python-like expressions that the zoo evaluates.
+_EXPRESSION_KEYS = ("policy_kwargs", "replay_buffer_kwargs", "monitor_kwargs", "env_kwargs")
+_NOISES: dict[str, type[NormalActionNoise] | type[OrnsteinUhlenbeckActionNoise]] = {
+    "normal": NormalActionNoise,
+    "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
+}
+
+# key -> (check, what a valid value is)
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "gamma": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "tau": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "exploration_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "exploration_initial_eps": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "exploration_final_eps": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "clip_range": (lambda v: v > 0, "> 0"),
+    "ent_coef": (lambda v: v >= 0, ">= 0"),
+    "vf_coef": (lambda v: v >= 0, ">= 0"),
+    "max_grad_norm": (lambda v: v > 0, "> 0"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "n_steps": (lambda v: v >= 1, ">= 1"),
+    "n_epochs": (lambda v: v >= 1, ">= 1"),
+    "buffer_size": (lambda v: v >= 1, ">= 1"),
+    "learning_starts": (lambda v: v >= 0, ">= 0"),
+    "target_update_interval": (lambda v: v >= 1, ">= 1"),
+    "policy_delay": (lambda v: v >= 1, ">= 1"),
+    "gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1, or -1"),
+    "target_policy_noise": (lambda v: v >= 0, ">= 0"),
+    "target_noise_clip": (lambda v: v >= 0, ">= 0"),
+    "n_timesteps": (lambda v: v >= 1, ">= 1"),
+    "n_envs": (lambda v: v >= 1, ">= 1"),
+    "frame_stack": (lambda v: v >= 1, ">= 1"),
+    "noise_std": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
+    """
+    Check that gymnasium knows an environment id.
+
+    :param env_id: e.g. ``"CartPole-v1"``
+    :return: its spec
+    :raises UnknownEnvError: with the nearest registered id
+    """
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error:
+        raise UnknownEnvError(
+            f"unknown environment '{env_id}'{suggest(env_id, gym.registry)} (see gymnasium.registry for the ids)"
+        ) from None
+
+
+def default_config_path(algo: str) -> Path:
+    """
+    :param algo: registry key
+    :return: the shipped zoo config of that algorithm
+    """
+    return ZOO_CONFIG_DIR / f"{algo}.yml"
+
+
+def parse_value(text: str) -> Any:
+    """
+    Parse one ``key=value`` override as YAML would read it (``0.001``, ``lin_0.001``, ``[1, "episode"]``, ``true``).
+    Strings that need evaluation (``"dict(net_arch=[64])"``) are evaluated later, safely, as config strings are.
+
+    :param text: the value text
+    :return: the value
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+class _WrapperChain:
+    """Apply ``(wrapper_class, kwargs)`` pairs in order; picklable, so it works with ``SubprocVecEnv``."""
+
+    def __init__(self, wrappers: tuple[tuple[type, dict[str, Any]], ...]) -> None:
+        self.wrappers = wrappers
+
+    def __call__(self, env: Any) -> Any:
+        for wrapper_class, kwargs in self.wrappers:
+            env = wrapper_class(env, **kwargs)
+        return env
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """
+    One resolved entry of a zoo-format config. Build it with :func:`load_zoo_config`.
+
+    :param algo: registry key
+    :param env_id: gymnasium id of the environment
+    :param source: the YAML file it was read from
+    :param entry: the entry used (the env id, ``"atari"`` or ``"default"``)
+    :param hyperparams: the entry as written (after overrides): saving it gives a config that reproduces the run
+    :param model_kwargs: the exact keyword arguments given to the algorithm class (``policy`` included)
+    :param n_timesteps: training budget
+    :param n_envs: number of parallel environments
+    :param normalize: whether to wrap the env in ``VecNormalize``
+    :param normalize_kwargs: keyword arguments of ``VecNormalize`` (``gamma`` follows the algorithm's, as in the zoo)
+    :param frame_stack: number of frames to stack with ``VecFrameStack``, or None
+    :param env_kwargs: keyword arguments of ``gym.make``
+    :param monitor_kwargs: keyword arguments of ``Monitor``
+    :param env_wrappers: ``(gym.Wrapper class, kwargs)`` pairs applied to each env, in order
+    :param vec_env_wrappers: ``(VecEnvWrapper class, kwargs)`` pairs applied to the VecEnv, in order
+    :param callbacks: ``(BaseCallback class, kwargs)`` pairs, instantiated by :meth:`make_callbacks`
+    """
+
+    algo: str
+    env_id: str
+    source: str
+    entry: str
+    hyperparams: dict[str, Any]
+    model_kwargs: dict[str, Any]
+    n_timesteps: int
+    n_envs: int = 1
+    normalize: bool = False
+    normalize_kwargs: dict[str, Any] = field(default_factory=dict)
+    frame_stack: int | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    monitor_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_wrappers: tuple[tuple[type, dict[str, Any]], ...] = ()
+    vec_env_wrappers: tuple[tuple[type, dict[str, Any]], ...] = ()
+    callbacks: tuple[tuple[type, dict[str, Any]], ...] = ()
+
+    @property
+    def spec(self) -> AlgoSpec:
+        """The registry entry of :attr:`algo`."""
+        return get_algo(self.algo)
+
+    @property
+    def env_wrapper(self) -> Callable[[gym.Env], gym.Env] | None:
+        """One callable applying :attr:`env_wrappers` (what ``make_vec_env(wrapper_class=...)`` takes), or None."""
+        return _WrapperChain(self.env_wrappers) if self.env_wrappers else None
+
+    def make_env(
+        self,
+        n_envs: int | None = None,
+        seed: int | None = None,
+        *,
+        eval_env: bool = False,
+        monitor_dir: str | None = None,
+        vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,
+        normalize_stats: str | Path | None = None,
+    ) -> VecEnv:
+        """
+        Build the VecEnv the config describes: ``n_envs`` copies with the env wrappers and ``Monitor``, then the
+        VecEnv wrappers, ``VecNormalize``, ``VecFrameStack`` and ``VecTransposeImage`` where needed, as the zoo does.
+
+        :param n_envs: number of envs (default: the config's)
+        :param seed: seed of the first env (env i gets ``seed + i``)
+        :param eval_env: for evaluation: ``VecNormalize`` neither updates its statistics nor normalises rewards
+        :param monitor_dir: where ``Monitor`` writes its CSV files (None: not written)
+        :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
+        :param normalize_stats: a file saved by ``VecNormalize.save`` whose statistics replace fresh ones
+        :return: the environment
+        """
+        env = make_vec_env(
+            functools.partial(gym.make, self.env_id),
+            n_envs=n_envs or self.n_envs,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            monitor_dir=monitor_dir,
+            wrapper_class=self.env_wrapper,
+            vec_env_cls=vec_env_cls or DummyVecEnv,
+            monitor_kwargs=self.monitor_kwargs,
+        )
+        for wrapper_class, kwargs in self.vec_env_wrappers:
+            env = wrapper_class(env, **kwargs)
+        if self.normalize and normalize_stats is not None:
+            env = VecNormalize.load(str(normalize_stats), env)
+            if eval_env:
+                env.training, env.norm_reward = False, False
+        elif self.normalize:
+            kwargs = dict(self.normalize_kwargs)
+            if eval_env:
+                kwargs.update(training=False, norm_reward=False)
+            env = VecNormalize(env, **kwargs)
+        if self.frame_stack is not None:
+            env = VecFrameStack(env, self.frame_stack)
+        if _needs_transpose(env.observation_space):
+            env = VecTransposeImage(env)
+        return env
+
+    def check_env(self, env: VecEnv | gym.Env) -> None:
+        """
+        :param env: an environment
+        :raises IncompatibleEnvError: when the algorithm does not support its spaces
+        """
+        self.spec.check_spaces(env.observation_space, env.action_space, _env_id(env) or self.env_id)
+
+    def make_model(
+        self,
+        env: VecEnv | gym.Env,
+        seed: int | None = None,
+        *,
+        device: str = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        **overrides: Any,
+    ) -> BaseAlgorithm:
+        """
+        Build the registered algorithm with every hyperparameter of the config applied.
+
+        :param env: the environment (usually from :meth:`make_env`)
+        :param seed: seed of the algorithm
+        :param device: torch device
+        :param verbose: verbosity of the algorithm
+        :param tensorboard_log: TensorBoard folder, or None
+        :param overrides: constructor arguments that replace the config's
+        :return: the model, ready for ``learn(cfg.n_timesteps)``
+        :raises IncompatibleEnvError: before anything is built, when the algorithm does not support the env's spaces
+        """
+        self.check_env(env)
+        kwargs = {**self.model_kwargs, **overrides}
+        if "action_noise" in kwargs:  # noise objects keep state: each model gets its own
+            kwargs["action_noise"] = copy.deepcopy(kwargs["action_noise"])
+        return self.spec.cls(env=env, seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log, **kwargs)
+
+    def make_callbacks(self) -> list[BaseCallback]:
+        """:return: fresh instances of the callbacks the config names"""
+        return [callback_class(**kwargs) for callback_class, kwargs in self.callbacks]
+
+    def to_yaml(self) -> str:
+        """:return: a zoo-format YAML document with this entry under :attr:`env_id`, loadable by :func:`load_zoo_config`"""
+        entry = {key: _yaml_value(value) for key, value in sorted(self.hyperparams.items())}
+        return yaml.safe_dump({self.env_id: entry}, sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        """
+        Write :meth:`to_yaml` to a file, atomically (a partial file never stays behind).
+
+        :param path: destination
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_yaml())
+        tmp.replace(path)
+
+
+def _env_id(env: VecEnv | gym.Env) -> str | None:
+    """The gymnasium id of an env (of the first env of a VecEnv), where it has one."""
+    try:
+        spec = env.get_attr("spec", [0])[0] if isinstance(env, VecEnv) else env.spec
+    except AttributeError:
+        return None
+    return getattr(spec, "id", None)
+
+
+def _needs_transpose(space: spaces.Space) -> bool:
+    subspaces = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    return any(is_image_space(s) and not is_image_space_channels_first(s) for s in subspaces)  # type: ignore[arg-type]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{path}: expected a mapping of env ids (or 'default'/'atari') to hyperparameter mappings")
+    return data
+
+
+def _is_atari(env_id: str) -> bool:
+    return "AtariEnv" in str(gym.spec(env_id).entry_point)
+
+
+def _constructor_types(cls: type) -> dict[str, Any]:
+    """Annotations of the constructor, resolved where possible (unknown ones are simply not checked)."""
+    from stable_baselines3.common.vec_env import VecEnv as _VecEnv
+
+    init = typing.cast(Any, cls).__init__
+    params = inspect.signature(init).parameters
+    try:
+        hints = typing.get_type_hints(init, localns={"VecEnv": _VecEnv, "GymEnv": Any})
+    except Exception:
+        hints = {}
+    return {
+        name: hints.get(name, Any) for name in params if name not in _CALLER_ARGS and params[name].kind.name != "VAR_KEYWORD"
+    }
+
+
+def _coerce(value: Any, annotation: Any) -> tuple[bool, Any]:  # noqa: C901
+    """Check a value against a constructor annotation; integral floats become ints and numeric strings numbers."""
+    if annotation is Any:
+        return True, value
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        for arg in sorted(args, key=lambda a: a is float):  # try exact types before float
+            ok, coerced = _coerce(value, arg)
+            if ok:
+                return True, coerced
+        return False, value
+    if annotation is type(None):
+        return value is None, value
+    if annotation is bool:
+        return isinstance(value, bool), value
+    if annotation in (int, float):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return False, value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False, value
+        if annotation is int:
+            return (float(value).is_integer(), int(value)) if isinstance(value, float) else (True, value)
+        return True, value
+    if annotation is str:
+        return isinstance(value, str), value
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict), value
+    if origin is tuple or annotation is tuple:
+        return isinstance(value, tuple), value
+    if origin is type or annotation is type:
+        return isinstance(value, type), value
+    if origin is Callable or annotation is Callable:
+        return callable(value), value
+    return True, value
+
+
+def _describe(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("collections.abc.", "")
+    return text.replace("<class '", "").replace("'>", "")
+
+
+def _wrapper_list(value: Any, where: str, base: type | None) -> tuple[tuple[type, dict[str, Any]], ...]:
+    """Read the zoo's wrapper/callback forms: a dotted path, a list of them, or ``{path: kwargs}`` items."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    result = []
+    for item in items:
+        kwargs: Any = {}
+        if isinstance(item, dict):
+            if len(item) != 1:
+                raise ConfigError(
+                    f"{where}: each item must be a dotted path or a one-key mapping {{path: kwargs}}, got {item}"
+                )
+            item, kwargs = next(iter(item.items()))
+            kwargs = kwargs or {}
+            if not isinstance(kwargs, dict):
+                raise ConfigError(f"{where}: the arguments of '{item}' must be a mapping, got {kwargs!r}")
+        cls = resolve_class(item, where)
+        if base is not None and not issubclass(cls, base):
+            raise ConfigError(f"{where}: '{item}' is not a {base.__name__} subclass")
+        result.append((cls, kwargs))
+    return tuple(result)
+
+
+def _schedule(value: Any, where: str) -> Any:
+    """``lin_<x>`` -> linear schedule from x to 0 (as the zoo); numbers stay numbers."""
+    if isinstance(value, str):
+        name, _, number = value.partition("_")
+        try:
+            initial = float(number)
+        except ValueError:
+            initial = None
+        if name != "lin" or initial is None:
+            raise ConfigError(f"{where}: '{value}' is not a schedule; use a number or 'lin_<initial value>' (e.g. lin_0.001)")
+        return LinearSchedule(start=initial, end=0.0, end_fraction=1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number or 'lin_<initial value>', got {value!r}")
+    return float(value)
+
+
+def _probe_spaces(
+    env_id: str, env_kwargs: dict[str, Any], wrappers: tuple[tuple[type, dict[str, Any]], ...]
+) -> tuple[spaces.Space, spaces.Space]:
+    env = _WrapperChain(wrappers)(gym.make(env_id, **env_kwargs))
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def load_zoo_config(
+    algo: str,
+    env_id: str,
+    config: str | Path | None = None,
+    *,
+    hyperparams: Mapping[str, Any] | None = None,
+    n_timesteps: int | None = None,
+    n_envs: int | None = None,
+) -> ZooConfig:
+    """
+    Read the zoo-format config of an algorithm for one environment.
+
+    :param algo: registry key (``"ppo"``, ``"dqn"``, ...)
+    :param env_id: gymnasium id; the entry is looked up by id, then ``atari`` for Atari ids, then ``default``
+    :param config: a zoo-format YAML file (default: ``zoo_configs/<algo>.yml``)
+    :param hyperparams: overrides applied over the entry, in the same forms the file takes
+    :param n_timesteps: overrides the entry's ``n_timesteps``
+    :param n_envs: overrides the entry's ``n_envs``
+    :return: the resolved config
+    :raises UnknownAlgorithmError: for an unknown ``algo``
+    :raises UnknownEnvError: for an unknown ``env_id``
+    :raises ConfigError: naming the file, entry and key of anything malformed, unknown, mistyped or out of range
+    """
+    spec = get_algo(algo)
+    check_env_id(env_id)
+    path = Path(config) if config is not None else default_config_path(algo)
+    data = _read_yaml(path)
+    if env_id in data:
+        entry = env_id
+    elif "atari" in data and _is_atari(env_id):
+        entry = "atari"
+    elif "default" in data:
+        entry = "default"
+    else:
+        raise ConfigError(f"{path}: no entry for '{env_id}' and no 'default' entry (entries: {', '.join(map(str, data))})")
+    raw = dict(data[entry])
+    overrides = dict(hyperparams or {})
+    if n_timesteps is not None:
+        overrides["n_timesteps"] = n_timesteps
+    if n_envs is not None:
+        overrides["n_envs"] = n_envs
+    raw.update(overrides)
+    return _build(spec, env_id, path, entry, raw, set(overrides))
+
+
+def _build(  # noqa: C901
+    spec: AlgoSpec, env_id: str, path: Path, entry: str, raw: dict[str, Any], overridden: set[str]
+) -> ZooConfig:
+    def where(key: str) -> str:
+        return f"--hyperparams {key}" if key in overridden else f"{path} [{entry}] {key}"
+
+    types_ = _constructor_types(spec.cls)
+    for key in raw:
+        if key not in types_ and key not in ENV_KEYS:
+            raise ConfigError(
+                f"{where(key)}: unknown key for {spec.key}{suggest(str(key), [*types_, *ENV_KEYS])} "
+                f"(valid: {', '.join(sorted([*types_, *ENV_KEYS]))})"
+            )
+    hp = dict(raw)
+
+    def take(key: str, default: Any = None) -> Any:
+        return hp.pop(key, default)
+
+    # Numbers shaping the run.
+    def run_int(key: str, default: int | None) -> int | None:
+        value = take(key, default)
+        if value is None:
+            return None
+        ok, value = _coerce(value, int)
+        if not ok:
+            raise ConfigError(f"{where(key)}: expected an integer, got {raw[key]!r}")
+        return value
+
+    if "n_timesteps" not in raw:
+        raise ConfigError(f"{path} [{entry}]: missing 'n_timesteps' (the training budget, e.g. n_timesteps: !!float 1e5)")
+    n_timesteps = run_int("n_timesteps", None)
+    n_envs_value = run_int("n_envs", 1)
+    frame_stack = run_int("frame_stack", None)
+
+    # Strings the zoo would eval.
+    for key in _EXPRESSION_KEYS:
+        if isinstance(hp.get(key), str):
+            hp[key] = safe_eval(hp[key], where(key))
+    if isinstance(hp.get("replay_buffer_class"), str):
+        hp["replay_buffer_class"] = resolve_class(hp["replay_buffer_class"], where("replay_buffer_class"))
+    if isinstance(hp.get("policy"), str) and "." in hp["policy"]:
+        hp["policy"] = resolve_class(hp["policy"], where("policy"))
+
+    normalize_value = take("normalize", False)
+    if isinstance(normalize_value, str):
+        normalize_value = safe_eval(normalize_value, where("normalize"))
+    if isinstance(normalize_value, dict):
+        normalize, normalize_kwargs = True, dict(normalize_value)
+        accepted = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv"}
+        for name in normalize_kwargs:
+            if name not in accepted:
+                raise ConfigError(f"{where('normalize')}: unknown VecNormalize argument '{name}'{suggest(name, accepted)}")
+    elif isinstance(normalize_value, bool):
+        normalize, normalize_kwargs = normalize_value, {}
+    else:
+        raise ConfigError(
+            f"{where('normalize')}: expected true/false or a mapping of VecNormalize arguments, got {normalize_value!r}"
+        )
+    if normalize and "gamma" in hp:  # as the zoo: normalise returns with the algorithm's discount
+        normalize_kwargs["gamma"] = hp["gamma"]
+
+    env_kwargs = take("env_kwargs", None) or {}
+    monitor_kwargs = take("monitor_kwargs", None) or {}
+    for key, value in (("env_kwargs", env_kwargs), ("monitor_kwargs", monitor_kwargs)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where(key)}: expected a mapping, got {value!r}")
+
+    env_wrappers = _wrapper_list(take("env_wrapper"), where("env_wrapper"), None)
+    vec_env_wrappers = _wrapper_list(take("vec_env_wrapper"), where("vec_env_wrapper"), VecEnvWrapper)
+    callbacks = _wrapper_list(take("callback"), where("callback"), BaseCallback)
+
+    for key in _SCHEDULE_KEYS:
+        if key in hp and not (key == "clip_range_vf" and hp[key] is None):
+            hp[key] = _schedule(hp[key], where(key))
+    if isinstance(hp.get("train_freq"), list):
+        hp["train_freq"] = tuple(hp["train_freq"])
+
+    noise_type, noise_std = take("noise_type"), take("noise_std")
+    if noise_type is not None:
+        if not isinstance(noise_type, str) or noise_type.strip() not in _NOISES:
+            raise ConfigError(f"{where('noise_type')}: expected one of {', '.join(_NOISES)}, got {noise_type!r}")
+        if noise_std is None:
+            raise ConfigError(f"{path} [{entry}]: 'noise_type' needs 'noise_std' (e.g. noise_std: 0.1)")
+        observation_space, action_space = _probe_spaces(env_id, env_kwargs, env_wrappers)
+        spec.check_spaces(observation_space, action_space, env_id)
+        if not isinstance(action_space, spaces.Box):
+            raise ConfigError(f"{where('noise_type')}: action noise needs a Box action space, {env_id} has {action_space}")
+        n_actions = action_space.shape[0]
+        std = np.asarray(noise_std, dtype=np.float64)
+        if std.ndim > 1 or (std.ndim == 1 and std.shape[0] != n_actions) or std.dtype.kind != "f":
+            raise ConfigError(f"{where('noise_std')}: expected a number or a list of {n_actions} numbers, got {noise_std!r}")
+        hp["action_noise"] = _NOISES[noise_type.strip()](mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
+    elif noise_std is not None:
+        raise ConfigError(f"{where('noise_std')}: 'noise_std' needs 'noise_type' (normal or ornstein-uhlenbeck)")
+
+    # Types of the constructor arguments, then ranges.
+    for key, value in list(hp.items()):
+        ok, hp[key] = _coerce(value, types_[key])
+        if not ok:
+            raise ConfigError(f"{where(key)}: expected {_describe(types_[key])}, got {type(value).__name__} {value!r}")
+    checked = {**hp, "n_timesteps": n_timesteps, "n_envs": n_envs_value, "frame_stack": frame_stack, "noise_std": noise_std}
+    for key, (check, valid) in _RANGES.items():
+        value = checked.get(key)
+        if callable(value):
+            value = value(1.0)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not check(value):
+            raise ConfigError(f"{where(key)}: must be {valid}, got {raw.get(key, value)!r}")
+
+    policy = hp.get("policy")
+    if policy is None:
+        raise ConfigError(f"{path} [{entry}]: missing 'policy' (one of {', '.join(spec.cls.policy_aliases)})")
+    if isinstance(policy, str) and policy not in spec.cls.policy_aliases:
+        raise ConfigError(
+            f"{where('policy')}: unknown policy '{policy}' for {spec.key}{suggest(policy, spec.cls.policy_aliases)} "
+            f"(valid: {', '.join(spec.cls.policy_aliases)}, or a dotted path to a policy class)"
+        )
+
+    assert n_timesteps is not None and n_envs_value is not None  # checked above
+    return ZooConfig(
+        algo=spec.key,
+        env_id=env_id,
+        source=str(path),
+        entry=entry,
+        hyperparams=raw,
+        model_kwargs=hp,
+        n_timesteps=n_timesteps,
+        n_envs=n_envs_value,
+        normalize=normalize,
+        normalize_kwargs=normalize_kwargs,
+        frame_stack=frame_stack,
+        env_kwargs=env_kwargs,
+        monitor_kwargs=monitor_kwargs,
+        env_wrappers=env_wrappers,
+        vec_env_wrappers=vec_env_wrappers,
+        callbacks=callbacks,
+    )
+
+
+def _has_class(value: Any) -> bool:
+    if isinstance(value, type):
+        return True
+    if isinstance(value, dict):
+        return any(_has_class(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_class(v) for v in value)
+    return False
+
+
+def _expression(value: Any) -> str:
+    """Write a value as a config expression string that :func:`safe_eval` reads back."""
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and k.isidentifier() for k in value):
+            return "dict(" + ", ".join(f"{k}={_expression(v)}" for k, v in value.items()) + ")"
+        return "{" + ", ".join(f"{_expression(k)}: {_expression(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_expression(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_expression(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy scalars and SB3 schedules back into what a config file holds."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, LinearSchedule) and value.end == 0.0 and value.end_fraction == 1.0:
+        return f"lin_{value.start}"
+    return value
+
+
+def _yaml_value(value: Any) -> Any:
+    if _has_class(value):
+        return _expression(value)
+    if isinstance(value, dict):
+        return {k: _yaml_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_value(v) for v in value]
+    return _plain(value)

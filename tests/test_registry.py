@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from gymnasium import spaces
+
+from sb3_ext import ALGOS, IncompatibleEnvError, UnknownAlgorithmError, get_algo, load_zoo_config
+from sb3_ext.config import ZOO_CONFIG_DIR
+
+ZOO_KEYS = {"dqn", "a2c", "ppo", "sac", "td3", "ddpg", "qrdqn", "tqc", "trpo", "ars", "crossq", "ppo_lstm"}
+
+
+def test_registry_has_the_zoo_keys() -> None:
+    assert ZOO_KEYS <= set(ALGOS)
+    for key, spec in ALGOS.items():
+        assert spec.key == key
+        assert get_algo(key) is spec
+
+
+def test_every_registry_key_has_a_zoo_config() -> None:
+    assert {p.stem for p in ZOO_CONFIG_DIR.glob("*.yml")} == set(ALGOS)
+
+
+@pytest.mark.parametrize(("key", "on_policy"), [("ppo", True), ("a2c", True), ("dqn", False), ("sac", False), ("trpo", True)])
+def test_on_policy_flag(key: str, on_policy: bool) -> None:
+    assert get_algo(key).on_policy is on_policy
+
+
+def test_unknown_key_lists_valid_keys_and_suggests() -> None:
+    with pytest.raises(UnknownAlgorithmError) as info:
+        get_algo("ppp")
+    message = str(info.value)
+    assert "unknown algorithm 'ppp'" in message
+    assert "did you mean 'ppo'?" in message
+    assert "a2c, ars, crossq, ddpg, dqn" in message
+
+
+def test_unknown_key_without_close_match_has_no_suggestion() -> None:
+    with pytest.raises(UnknownAlgorithmError) as info:
+        get_algo("zzzzzzzz")
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id", "space"),
+    [
+        ("dqn", "Pendulum-v1", "Box"),
+        ("qrdqn", "Pendulum-v1", "Box"),
+        ("sac", "CartPole-v1", "Discrete"),
+        ("td3", "CartPole-v1", "Discrete"),
+        ("ddpg", "Acrobot-v1", "Discrete"),
+        ("tqc", "MountainCar-v0", "Discrete"),
+        ("crossq", "CartPole-v1", "Discrete"),
+    ],
+)
+def test_action_space_errors_name_algo_space_and_support(algo: str, env_id: str, space: str) -> None:
+    spec = get_algo(algo)
+    env = gym.make(env_id)
+    with pytest.raises(IncompatibleEnvError) as info:
+        spec.check_spaces(env.observation_space, env.action_space, env_id)
+    message = str(info.value)
+    assert f"{algo} cannot train on {env_id}" in message
+    assert f"action space is {space}" in message
+    assert "supports only " + ", ".join(t.__name__ for t in spec.action_spaces) + " action spaces" in message
+
+
+def test_observation_space_error() -> None:
+    obs = spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2)))
+    with pytest.raises(IncompatibleEnvError, match=r"its observation space is Tuple\(.*ppo supports only Box, Discrete"):
+        get_algo("ppo").check_spaces(obs, spaces.Discrete(2), "Blackjack-v1")
+    with pytest.raises(IncompatibleEnvError, match="ars supports only Box, Discrete, MultiDiscrete, MultiBinary observation"):
+        get_algo("ars").check_spaces(spaces.Dict({"a": spaces.Discrete(2)}), spaces.Discrete(2))
+
+
+def test_make_model_fails_before_training_on_incompatible_env() -> None:
+    cfg = load_zoo_config("dqn", "CartPole-v1")
+    env = load_zoo_config("ppo", "Pendulum-v1").make_env(n_envs=1)
+    with pytest.raises(IncompatibleEnvError, match=r"dqn cannot train on Pendulum-v1: its action space is Box\(-2.0, 2.0"):
+        cfg.make_model(env)
