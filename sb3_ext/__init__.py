@@ -1,6 +1,7 @@
 """sb3-ext: algorithms Stable-Baselines3 leaves out, zoo-style configs and Optuna tuning over every algorithm."""
 
 from sb3_ext.config import ZooConfig, load_zoo_config
+from sb3_ext.qlearning import QLearning
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
 from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
 
@@ -11,6 +12,7 @@ __all__ = [
     "AlgoSpec",
     "ConfigError",
     "IncompatibleEnvError",
+    "QLearning",
     "Sb3ExtError",
     "UnknownAlgorithmError",
     "UnknownEnvError",

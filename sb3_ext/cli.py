@@ -145,7 +145,12 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = _new_run_dir(Path(args.log_folder), cfg.algo, cfg.env_id)
     try:
         env = cfg.make_env(seed=seed, monitor_dir=str(run_dir))
-        model = cfg.make_model(env, seed=seed, device=args.device, verbose=args.verbose)
+        try:
+            model = cfg.make_model(env, seed=seed, device=args.device, verbose=args.verbose)
+        except (ValueError, AssertionError) as exc:
+            if isinstance(exc, Sb3ExtError):
+                raise
+            raise ConfigError(f"{cfg.algo} rejected the hyperparameters of {cfg.source}: {exc}") from None
         callbacks = cfg.make_callbacks()
         if args.eval_freq > 0:
             eval_env = cfg.make_env(n_envs=1, seed=seed + 10_000, eval_env=True)

@@ -14,6 +14,7 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_ext.errors import IncompatibleEnvError, UnknownAlgorithmError, suggest
+from sb3_ext.qlearning import QLearning
 
 __all__ = ["ALGOS", "AlgoSpec", "get_algo"]
 
@@ -86,6 +87,15 @@ ALGOS: dict[str, AlgoSpec] = {
     "tqc": AlgoSpec("tqc", TQC, False, (spaces.Box,), paper="https://arxiv.org/abs/2005.04269"),
     "trpo": AlgoSpec("trpo", TRPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1502.05477"),
     "ppo_lstm": AlgoSpec("ppo_lstm", RecurrentPPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347"),
+    # sb3-ext
+    "qlearning": AlgoSpec(
+        "qlearning",
+        QLearning,
+        False,
+        (spaces.Discrete,),
+        (spaces.Discrete, spaces.MultiDiscrete, spaces.Tuple),
+        "https://link.springer.com/article/10.1007/BF00992698",
+    ),
 }
 
 

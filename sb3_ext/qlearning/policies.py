@@ -1,0 +1,162 @@
+"""Tabular policy: a Q-table held as a torch buffer, so SB3's save/load and get/set_parameters work unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+
+__all__ = ["TabularPolicy", "table_shape"]
+
+
+def table_shape(observation_space: spaces.Space) -> np.ndarray:
+    """
+    The size of each discrete component of an observation space that a table can index.
+
+    :param observation_space: ``Discrete``, ``MultiDiscrete`` or ``Tuple`` of ``Discrete``
+    :return: the sizes, e.g. ``[32, 11, 2]`` for Blackjack-v1
+    :raises ValueError: for any other space (a ``Box`` gets a pointer to :class:`~sb3_ext.wrappers.DiscretizeObservation`)
+    """
+    if isinstance(observation_space, spaces.Discrete):
+        return np.array([observation_space.n], dtype=np.int64)
+    if isinstance(observation_space, spaces.MultiDiscrete) and observation_space.nvec.ndim == 1:
+        return observation_space.nvec.astype(np.int64)
+    if isinstance(observation_space, spaces.Tuple) and all(isinstance(s, spaces.Discrete) for s in observation_space.spaces):
+        return np.array([s.n for s in observation_space.spaces], dtype=np.int64)  # type: ignore[attr-defined]
+    hint = (
+        "; wrap the env in sb3_ext.wrappers.DiscretizeObservation(env, bins=...) to learn it tabularly"
+        if isinstance(observation_space, spaces.Box)
+        else ""
+    )
+    raise ValueError(
+        f"a Q-table cannot index observation space {observation_space}: "
+        f"supported are Discrete, MultiDiscrete and Tuple of Discrete{hint}"
+    )
+
+
+class TabularPolicy(BasePolicy):
+    """
+    Greedy policy over a Q-table of shape ``(n_states, n_actions)`` (two tables for double Q-learning).
+
+    Observations of a ``MultiDiscrete`` or ``Tuple`` of ``Discrete`` space are mapped to one row index
+    (row-major over the components). The tables are torch buffers in the ``state_dict``; :attr:`tables` is a numpy
+    view of the same memory that the algorithm updates in place.
+
+    :param observation_space: ``Discrete``, ``MultiDiscrete`` or ``Tuple`` of ``Discrete``
+    :param action_space: ``Discrete``
+    :param initial_q_value: value every entry starts at (a high value gives optimistic initialisation)
+    :param n_tables: 1, or 2 for double Q-learning (actions are then greedy with respect to their sum)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        initial_q_value: float = 0.0,
+        n_tables: int = 1,
+    ) -> None:
+        super().__init__(observation_space, action_space)
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"a Q-table needs a Discrete action space, got {action_space}")
+        if n_tables not in (1, 2):
+            raise ValueError(f"n_tables must be 1 or 2, got {n_tables}")
+        self.initial_q_value = float(initial_q_value)
+        self.n_tables = n_tables
+        self.dims = table_shape(observation_space)
+        self._starts = self._component_starts(observation_space)
+        self.n_states = int(np.prod(self.dims))
+        self.n_actions = int(action_space.n)
+        self.register_buffer(
+            "q_tables", th.full((n_tables, self.n_states, self.n_actions), self.initial_q_value, dtype=th.float64)
+        )
+        self.tables: np.ndarray = self.get_buffer("q_tables").numpy()  # shares memory with the buffer
+
+    @staticmethod
+    def _component_starts(observation_space: spaces.Space) -> np.ndarray:
+        if isinstance(observation_space, spaces.Discrete):
+            return np.array([observation_space.start], dtype=np.int64)
+        if isinstance(observation_space, spaces.MultiDiscrete):
+            return np.asarray(observation_space.start, dtype=np.int64).reshape(-1)
+        return np.array([s.start for s in observation_space.spaces], dtype=np.int64)  # type: ignore[attr-defined]
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.tables = self.get_buffer("q_tables").numpy()
+
+    def _apply(self, fn: Any, recurse: bool = True) -> TabularPolicy:
+        # The table is updated through a numpy view: it stays on the CPU whatever device is asked for.
+        return self
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            initial_q_value=self.initial_q_value,
+            n_tables=self.n_tables,
+        )
+
+    @property
+    def q_values(self) -> np.ndarray:
+        """Q-values used for acting: the table, or the mean of both tables for double Q-learning."""
+        return self.tables[0] if self.n_tables == 1 else self.tables.mean(axis=0)
+
+    def obs_to_index(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """
+        Map observations to table rows.
+
+        :param observation: one observation or a batch (as a VecEnv returns them; a tuple of arrays for ``Tuple`` spaces)
+        :return: the row indices (1-D) and whether the input was a batch
+        """
+        if isinstance(self.observation_space, spaces.Discrete):
+            if self._starts[0] == 0 and isinstance(observation, np.ndarray) and observation.ndim == 1:
+                return observation, True  # a VecEnv batch, already row indices
+            obs = np.asarray(observation, dtype=np.int64)
+            batch = obs.ndim > 0
+            return obs.reshape(-1) - self._starts[0], batch
+        if isinstance(self.observation_space, spaces.Tuple):
+            parts = [np.asarray(o, dtype=np.int64) for o in observation]
+            batch = parts[0].ndim > 0
+            obs = np.stack([p.reshape(-1) for p in parts], axis=-1)
+        else:
+            obs = np.asarray(observation, dtype=np.int64)
+            batch = obs.ndim > 1
+            obs = obs.reshape(-1, len(self.dims))
+        return np.ravel_multi_index(tuple((obs - self._starts).T), tuple(self.dims)), batch
+
+    def greedy(self, states: np.ndarray) -> np.ndarray:
+        """
+        :param states: table rows
+        :return: the greedy action of each row (the first one on ties)
+        """
+        q = self.tables[0, states] if self.n_tables == 1 else self.tables[:, states].sum(axis=0)
+        return q.argmax(axis=-1)
+
+    def predict(
+        self,
+        observation: Any,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Greedy actions from the table (a tabular policy acts greedily; exploration belongs to the algorithm).
+
+        :param observation: one observation or a batch
+        :param state: unused (no recurrent state)
+        :param episode_start: unused
+        :param deterministic: unused: the greedy action is deterministic
+        :return: the actions and ``None``
+        """
+        states, batch = self.obs_to_index(observation)
+        actions = self.greedy(states)
+        return (actions if batch else actions[0]), None
+
+    def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
+        obs = observation.cpu().numpy() if isinstance(observation, th.Tensor) else observation
+        return th.as_tensor(self.predict(obs)[0])
+
+    def forward(self, observation: Any, deterministic: bool = False) -> th.Tensor:
+        return self._predict(observation, deterministic)

@@ -1,0 +1,385 @@
+"""Tabular Q-learning (and SARSA, Expected SARSA, double Q-learning) as an SB3 algorithm."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import LinearSchedule, safe_mean
+
+from sb3_ext.qlearning.policies import TabularPolicy, table_shape
+
+__all__ = ["UPDATE_RULES", "QLearning", "sequential_update"]
+
+SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
+
+#: The update rules :class:`QLearning` implements.
+UPDATE_RULES = ("q_learning", "sarsa", "expected_sarsa", "double_q")
+
+
+def sequential_update(
+    table: np.ndarray, index: np.ndarray, targets: np.ndarray, alpha: float, scratch: np.ndarray | None = None
+) -> np.ndarray:
+    """
+    Apply ``table[i] += alpha * (t - table[i])`` for each pair ``(i, t)`` in order, as one vectorised operation.
+
+    Several pairs may hit the same entry (two envs in the same (state, action) in one step): the result is exactly
+    that of applying them one after another, ``Q_k = (1 - alpha)^k Q + sum_j alpha (1 - alpha)^(k - 1 - j) t_j``,
+    not the lost update of a fancy-indexed assignment, nor the overshoot of summing the increments.
+
+    :param table: flat table, updated in place
+    :param index: entries to update (1-D, may repeat)
+    :param targets: one target per entry of ``index``
+    :param alpha: step size in (0, 1]
+    :param scratch: optional int array of the table's size, used to detect repeated entries cheaply
+    :return: the TD errors ``t - table[i]`` measured before the update
+    """
+    if len(index) == 1:  # the common single-env case, in scalars
+        i = int(index[0])
+        td = float(targets[0]) - float(table[i])
+        table[i] += alpha * td
+        return np.array([td])
+    old = table[index]
+    td_errors = targets - old
+    if scratch is not None:
+        positions = np.arange(len(index))
+        scratch[index] = positions
+        if (scratch[index] == positions).all():  # no entry repeats: one plain assignment is exact
+            table[index] = old + alpha * td_errors
+            return td_errors
+    order = np.argsort(index, kind="stable")
+    sorted_index, sorted_targets = index[order], targets[order]
+    first = np.empty(len(index), dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_index[1:], sorted_index[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    sizes = np.diff(np.append(starts, len(index)))
+    rank = np.arange(len(index)) - starts[group]
+    weights = alpha * (1.0 - alpha) ** (sizes[group] - 1 - rank)
+    contributions = np.zeros(len(starts))
+    np.add.at(contributions, group, weights * sorted_targets)
+    entries = sorted_index[starts]
+    table[entries] = (1.0 - alpha) ** sizes * table[entries] + contributions
+    return td_errors
+
+
+class QLearning(BaseAlgorithm):
+    """
+    Tabular Q-learning (Watkins & Dayan 1992, https://link.springer.com/article/10.1007/BF00992698), with SARSA,
+    Expected SARSA and double Q-learning (van Hasselt 2010, https://papers.nips.cc/paper/3964-double-q-learning)
+    as options of the same class.
+
+    Every step of every env updates the table with numpy indexing (no Python loop over states or envs).
+    Episode ends follow gymnasium: no bootstrap after ``terminated``; after a time-limit ``truncated`` the target
+    bootstraps from the true final observation (``infos[i]["terminal_observation"]``).
+
+    :param policy: ``"TabularPolicy"`` (or the class)
+    :param env: the environment (Discrete actions; Discrete, MultiDiscrete or Tuple of Discrete observations)
+    :param learning_rate: step size alpha in (0, 1], a number or an SB3 schedule of the remaining progress
+    :param gamma: discount factor in [0, 1]
+    :param exploration_fraction: fraction of training over which epsilon decays linearly
+    :param exploration_initial_eps: epsilon at the start
+    :param exploration_final_eps: epsilon at the end of the decay
+    :param learning_starts: steps of acting before the table is updated
+    :param initial_q_value: initial value of every entry (a high value gives optimistic initialisation)
+    :param update_rule: ``"q_learning"``, ``"sarsa"``, ``"expected_sarsa"`` or ``"double_q"`` (two tables)
+    :param stats_window_size: episodes averaged in ``rollout/ep_rew_mean``
+    :param tensorboard_log: TensorBoard folder, or None
+    :param policy_kwargs: extra arguments of the policy
+    :param verbose: 0 silent, 1 training logs
+    :param seed: seed of the exploration and the env
+    :param device: accepted for SB3 compatibility; the table always lives on the CPU
+    :param _init_setup_model: whether to build the table at construction
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"TabularPolicy": TabularPolicy}
+    policy: TabularPolicy
+    exploration_schedule: Schedule
+
+    def __init__(
+        self,
+        policy: str | type[TabularPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 0.1,
+        gamma: float = 0.99,
+        exploration_fraction: float = 0.5,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        learning_starts: int = 0,
+        initial_q_value: float = 0.0,
+        update_rule: str = "q_learning",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: str = "cpu",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device="cpu",
+            support_multi_env=True,
+            seed=seed,
+        )
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(f"QLearning needs a Discrete action space, got {self.action_space}")
+        self.gamma = gamma
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.learning_starts = learning_starts
+        self.initial_q_value = initial_q_value
+        self.update_rule = update_rule
+        self.exploration_rate = exploration_initial_eps
+        self._td_history: list[np.ndarray] = []  # TD errors since the last log dump, reduced now and then
+        self._td_abs_sum, self._td_count = 0.0, 0
+        self._check_arguments()
+        if _init_setup_model:
+            self._setup_model()
+
+    def _check_arguments(self) -> None:
+        table_shape(self.observation_space)  # raises with the space named
+        lr = self.learning_rate(1.0) if callable(self.learning_rate) else self.learning_rate
+        if not 0.0 < lr <= 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1], got {lr}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.update_rule not in UPDATE_RULES:
+            raise ValueError(f"unknown update_rule '{self.update_rule}': use one of {', '.join(UPDATE_RULES)}")
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space,
+            self.action_space,
+            initial_q_value=self.initial_q_value,
+            n_tables=2 if self.update_rule == "double_q" else 1,
+            **self.policy_kwargs,
+        )
+        self._scratch = np.zeros(self.policy.tables.size, dtype=np.int64)
+        self.exploration_schedule = LinearSchedule(
+            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
+        )
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """
+        Seed the exploration, the env and the global generators.
+
+        :param seed: the seed (None: leave as it is, or draw one for the exploration generator)
+        """
+        super().set_random_seed(seed)
+        if seed is not None or not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(seed)
+
+    @property
+    def q_table(self) -> np.ndarray:
+        """The Q-table, shape ``(n_states, n_actions)`` (for double Q-learning, the mean of the two tables)."""
+        return self.policy.q_values
+
+    def _rows(self, states: np.ndarray) -> np.ndarray:
+        """Q-values used for acting at these states (summed over both tables for double Q-learning)."""
+        tables = self.policy.tables
+        return tables[0, states] if len(tables) == 1 else tables[:, states].sum(axis=0)
+
+    def _epsilon_greedy(self, rows: np.ndarray, eps: float) -> np.ndarray:
+        actions = rows.argmax(axis=-1)
+        if eps > 0.0:
+            explore = self._rng.random(len(actions)) < eps
+            if explore.any():
+                actions[explore] = self._rng.integers(self.policy.n_actions, size=np.count_nonzero(explore))
+        return actions
+
+    def _explore(self, states: np.ndarray, eps: float) -> np.ndarray:
+        return self._epsilon_greedy(self._rows(states), eps)
+
+    def _update(
+        self,
+        states: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_states: np.ndarray,
+        next_rows: np.ndarray,
+        next_actions: np.ndarray,
+        terminated: np.ndarray | None,
+        alpha: float,
+        eps: float,
+    ) -> np.ndarray:
+        """
+        One update of the table for a batch of transitions (one per env).
+
+        :param states: rows of the observations the actions were taken in
+        :param actions: the actions taken
+        :param rewards: the rewards received
+        :param next_states: rows of the next observations (the true final observation at an episode's end)
+        :param next_rows: the Q-values at ``next_states`` (of the single table; unused by double Q-learning)
+        :param next_actions: the actions taken next (used by SARSA)
+        :param terminated: True where the episode terminated (no bootstrap); None when no episode ended
+        :param alpha: step size
+        :param eps: current epsilon (used by Expected SARSA)
+        :return: the TD errors
+        """
+        tables = self.policy.tables
+        n_states, n_actions = tables.shape[1:]
+        flat = states * n_actions + actions
+        if self.update_rule == "q_learning":
+            next_values = next_rows.max(axis=-1)
+        elif self.update_rule == "sarsa":
+            next_values = next_rows[np.arange(len(next_actions)), next_actions]
+        elif self.update_rule == "expected_sarsa":
+            next_values = (1.0 - eps) * next_rows.max(axis=-1) + eps * next_rows.sum(axis=-1) / n_actions
+        else:  # double_q: a coin picks the table to update; it picks the action, the other values it
+            table = self._rng.integers(2, size=len(states))
+            best = tables[table, next_states].argmax(axis=-1)
+            next_values = tables[1 - table, next_states, best]
+            flat += table * (n_states * n_actions)
+        if terminated is not None:
+            next_values = next_values * ~terminated
+        targets = rewards + self.gamma * next_values
+        return sequential_update(tables.reshape(-1), flat, targets, alpha, self._scratch)
+
+    def learn(
+        self: SelfQLearning,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 100,
+        tb_log_name: str = "QLearning",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfQLearning:
+        """
+        Act epsilon-greedily and update the table after every step of every env.
+
+        :param total_timesteps: env steps to train for (summed over envs)
+        :param callback: callback(s) called after every step
+        :param log_interval: dump the logs every this many episodes (None: never)
+        :param tb_log_name: TensorBoard run name
+        :param reset_num_timesteps: start counting (and the schedules) from zero
+        :param progress_bar: show a progress bar
+        :return: the trained model
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None
+        env, policy = self.env, self.policy
+        n_envs = env.num_envs
+        self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        states, _ = policy.obs_to_index(self._last_obs)
+        actions = self._explore(states, self.exploration_rate)
+
+        while self.num_timesteps < total_timesteps:
+            new_obs, rewards, dones, infos = env.step(actions)
+            self.num_timesteps += n_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                break
+            self._update_info_buffer(infos, dones)
+            eps = self.exploration_rate
+            next_states, _ = policy.obs_to_index(new_obs)
+            next_rows = self._rows(next_states)
+            next_actions = self._epsilon_greedy(next_rows, eps)
+            boot_states, boot_rows, boot_actions, terminated = next_states, next_rows, next_actions, None
+            if dones.any():
+                # Envs that ended were reset: bootstrap from the true final observation, and only after a truncation.
+                boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
+                terminated = np.zeros(n_envs, dtype=bool)
+                for i in np.flatnonzero(dones):
+                    truncated = infos[i].get("TimeLimit.truncated", False)
+                    terminated[i] = not truncated
+                    if truncated:
+                        boot_states[i] = policy.obs_to_index(infos[i]["terminal_observation"])[0][0]
+                        boot_rows[i] = self._rows(boot_states[i : i + 1])[0]
+                        boot_actions[i] = self._epsilon_greedy(boot_rows[i : i + 1], eps)[0]
+                self._log_episodes(int(dones.sum()), log_interval)
+            if self.num_timesteps > self.learning_starts:
+                alpha = self.lr_schedule(self._current_progress_remaining)
+                td = self._update(states, actions, rewards, boot_states, boot_rows, boot_actions, terminated, alpha, eps)
+                self._td_history.append(td)
+                if len(self._td_history) >= 10_000:
+                    self._reduce_td_history()
+            self._last_obs = new_obs  # type: ignore[assignment]
+            states, actions = next_states, next_actions
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+
+        callback.on_training_end()
+        return self
+
+    def _log_episodes(self, n_ended: int, log_interval: int | None) -> None:
+        before = self._episode_num
+        self._episode_num += n_ended
+        if log_interval and self._episode_num // log_interval > before // log_interval:
+            self.dump_logs()
+
+    def _reduce_td_history(self) -> None:
+        if self._td_history:
+            errors = np.concatenate(self._td_history)
+            self._td_abs_sum += float(np.abs(errors).sum())
+            self._td_count += len(errors)
+            self._td_history = []
+
+    def dump_logs(self) -> None:
+        """Write the training logs: returns, exploration rate, learning rate and mean absolute TD error."""
+        assert self.ep_info_buffer is not None and self.ep_success_buffer is not None
+        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if len(self.ep_info_buffer) > 0:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
+        if len(self.ep_success_buffer) > 0:
+            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self.logger.record("train/learning_rate", self.lr_schedule(self._current_progress_remaining))
+        self._reduce_td_history()
+        if self._td_count:
+            self.logger.record("train/td_error", self._td_abs_sum / self._td_count)
+            self._td_abs_sum, self._td_count = 0.0, 0
+        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed))
+        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    def predict(
+        self,
+        observation: Any,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Greedy action, or, when not deterministic, epsilon-greedy with the current exploration rate (as SB3's DQN).
+
+        :param observation: one observation or a batch
+        :param state: unused
+        :param episode_start: unused
+        :param deterministic: take the greedy action
+        :return: the actions and ``None``
+        """
+        states, batch = self.policy.obs_to_index(observation)
+        actions = self._explore(states, 0.0 if deterministic else self.exploration_rate)
+        return (actions if batch else actions[0]), None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count", "_scratch"]
