@@ -60,7 +60,7 @@ def sequential_update(
     np.not_equal(sorted_index[1:], sorted_index[:-1], out=first[1:])
     starts = np.flatnonzero(first)
     group = np.cumsum(first) - 1
-    sizes = np.diff(np.append(starts, len(index)))
+    sizes = np.bincount(group)
     rank = np.arange(len(index)) - starts[group]
     weights = alpha * (1.0 - alpha) ** (sizes[group] - 1 - rank)
     contributions = np.zeros(len(starts))
@@ -191,6 +191,7 @@ class QLearning(BaseAlgorithm):
         super().set_random_seed(seed)
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
+            self._uniform_block, self._uniform_pos = np.empty(0), 0
 
     @property
     def q_table(self) -> np.ndarray:
@@ -200,14 +201,21 @@ class QLearning(BaseAlgorithm):
     def _rows(self, states: np.ndarray) -> np.ndarray:
         """Q-values used for acting at these states (summed over both tables for double Q-learning)."""
         tables = self.policy.tables
-        return tables[0, states] if len(tables) == 1 else tables[:, states].sum(axis=0)
+        return tables[0][states] if len(tables) == 1 else tables[:, states].sum(axis=0)
+
+    def _uniforms(self, n: int) -> np.ndarray:
+        """``n`` uniforms on [0, 1) from the seeded generator, drawn in blocks (one call per step costs more than a slice)."""
+        if self._uniform_pos + n > len(self._uniform_block):
+            self._uniform_block, self._uniform_pos = self._rng.random(max(4096, n)), 0
+        self._uniform_pos += n
+        return self._uniform_block[self._uniform_pos - n : self._uniform_pos]
 
     def _epsilon_greedy(self, rows: np.ndarray, eps: float) -> np.ndarray:
         actions = rows.argmax(axis=-1)
         if eps > 0.0:
-            explore = self._rng.random(len(actions)) < eps
-            if explore.any():
-                actions[explore] = self._rng.integers(self.policy.n_actions, size=np.count_nonzero(explore))
+            # One uniform u per env: u < eps explores, and then u / eps is uniform on [0, 1): it picks the action.
+            u = self._uniforms(len(actions))
+            actions = np.where(u < eps, (u * (self.policy.n_actions / eps)).astype(np.int64), actions)
         return actions
 
     def _explore(self, states: np.ndarray, eps: float) -> np.ndarray:
@@ -295,24 +303,28 @@ class QLearning(BaseAlgorithm):
             callback.update_locals(locals())
             if not callback.on_step():
                 break
-            self._update_info_buffer(infos, dones)
             eps = self.exploration_rate
             next_states, _ = policy.obs_to_index(new_obs)
             next_rows = self._rows(next_states)
             next_actions = self._epsilon_greedy(next_rows, eps)
             boot_states, boot_rows, boot_actions, terminated = next_states, next_rows, next_actions, None
             if dones.any():
-                # Envs that ended were reset: bootstrap from the true final observation, and only after a truncation.
-                boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
-                terminated = np.zeros(n_envs, dtype=bool)
-                for i in np.flatnonzero(dones):
-                    truncated = infos[i].get("TimeLimit.truncated", False)
-                    terminated[i] = not truncated
-                    if truncated:
-                        boot_states[i] = policy.obs_to_index(infos[i]["terminal_observation"])[0][0]
-                        boot_rows[i] = self._rows(boot_states[i : i + 1])[0]
-                        boot_actions[i] = self._epsilon_greedy(boot_rows[i : i + 1], eps)[0]
-                self._log_episodes(int(dones.sum()), log_interval)
+                # Envs that ended were reset: no bootstrap after a termination; after a time-limit truncation,
+                # bootstrap from the true final observation, not from the first observation of the next episode.
+                self._update_info_buffer(infos, dones)
+                ended = np.flatnonzero(dones)
+                truncated = [i for i in ended if infos[i].get("TimeLimit.truncated", False)]
+                terminated = dones.copy()
+                if truncated:
+                    terminated[truncated] = False
+                    final_states = np.concatenate(
+                        [policy.obs_to_index(infos[i]["terminal_observation"])[0] for i in truncated]
+                    )
+                    boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
+                    boot_states[truncated] = final_states
+                    boot_rows[truncated] = self._rows(final_states)
+                    boot_actions[truncated] = self._epsilon_greedy(boot_rows[truncated], eps)
+                self._log_episodes(len(ended), log_interval)
             if self.num_timesteps > self.learning_starts:
                 alpha = self.lr_schedule(self._current_progress_remaining)
                 td = self._update(states, actions, rewards, boot_states, boot_rows, boot_actions, terminated, alpha, eps)
