@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 import yaml
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -46,7 +47,15 @@ from sb3_ext.common.safe_eval import resolve_class, safe_eval
 from sb3_ext.errors import ConfigError, UnknownEnvError, suggest
 from sb3_ext.registry import AlgoSpec, get_algo
 
-__all__ = ["ZOO_CONFIG_DIR", "ZooConfig", "check_env_id", "default_config_path", "load_zoo_config", "parse_value"]
+__all__ = [
+    "ZOO_CONFIG_DIR",
+    "ZooConfig",
+    "check_env_id",
+    "default_config_path",
+    "load_zoo_config",
+    "parse_value",
+    "to_expression",
+]
 
 
 def _find_config_dir() -> Path:
@@ -658,18 +667,27 @@ def _has_class(value: Any) -> bool:
     return False
 
 
-def _expression(value: Any) -> str:
-    """Write a value as a config expression string that :func:`safe_eval` reads back."""
+def to_expression(value: Any) -> str:
+    """
+    Write a value as a config expression string that :func:`~sb3_ext.common.safe_eval.safe_eval` reads back
+    (classes as dotted paths, dicts as ``dict(...)``).
+
+    :param value: literals, lists, tuples, dicts and classes
+    :return: the expression
+    """
     if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
+        module, name = value.__module__, value.__qualname__
+        if module.startswith("torch.nn.") and getattr(th.nn, name, None) is value:
+            return f"nn.{name}"  # as rl-baselines3-zoo writes them, and its eval namespace knows
+        return f"{module}.{name}"
     if isinstance(value, dict):
         if all(isinstance(k, str) and k.isidentifier() for k in value):
-            return "dict(" + ", ".join(f"{k}={_expression(v)}" for k, v in value.items()) + ")"
-        return "{" + ", ".join(f"{_expression(k)}: {_expression(v)}" for k, v in value.items()) + "}"
+            return "dict(" + ", ".join(f"{k}={to_expression(v)}" for k, v in value.items()) + ")"
+        return "{" + ", ".join(f"{to_expression(k)}: {to_expression(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_expression(v) for v in value) + "]"
+        return "[" + ", ".join(to_expression(v) for v in value) + "]"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_expression(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(to_expression(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(_plain(value))
 
 
@@ -684,7 +702,7 @@ def _plain(value: Any) -> Any:
 
 def _yaml_value(value: Any) -> Any:
     if _has_class(value):
-        return _expression(value)
+        return to_expression(value)
     if isinstance(value, dict):
         return {k: _yaml_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check sb3_ext tests benchmarks
-.venv/bin/ruff format --check sb3_ext tests benchmarks
+bash scripts/postgres.sh
+.venv/bin/ruff check sb3_ext tuning tests benchmarks
+.venv/bin/ruff format --check sb3_ext tuning tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

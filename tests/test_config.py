@@ -185,7 +185,7 @@ def test_overrides_and_saved_config_round_trip(tmp_path: Path) -> None:
     assert (cfg.n_timesteps, cfg.n_envs) == (123, 3)
     cfg.save(tmp_path / "config.yml")
     again = load_zoo_config("ppo", "CartPole-v1", tmp_path / "config.yml")
-    assert again.hyperparams["policy_kwargs"] == "dict(net_arch=[16], activation_fn=torch.nn.modules.activation.Tanh)"
+    assert again.hyperparams["policy_kwargs"] == "dict(net_arch=[16], activation_fn=nn.Tanh)"
     assert again.model_kwargs["policy_kwargs"] == {"net_arch": [16], "activation_fn": nn.Tanh}
     assert (again.n_timesteps, again.n_envs) == (123, 3)
     assert again.model_kwargs["learning_rate"](0.5) == pytest.approx(5e-4)

@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import argparse
+import csv
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import optuna
+import pytest
+from gymnasium import spaces
+from optuna.trial import TrialState
+
+from sb3_ext import load_zoo_config
+from sb3_ext.cli import main as sb3_ext_main
+from tuning import optimize
+from tuning.cli import main
+
+
+def cli(tmp_path: Path, space: str, *extra: str) -> list[str]:
+    return [
+        *("--algo", "ppo", "--env", "CartPole-v1", "--n-timesteps", "1024", "--n-evaluations", "2", "--eval-episodes", "2"),
+        *("--output-folder", str(tmp_path / "out"), "--search-space", space, "--no-progress-bar", *extra),
+    ]
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def test_cli_study_writes_every_output_resumes_and_reruns(
+    tmp_path: Path, fast_space: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(cli(tmp_path, fast_space(), "--n-trials", "4")) == 0
+    out = tmp_path / "out" / "ppo-CartPole-v1"
+    expected = {"study.db", "best.yml", "trials.csv", "report.md"}
+    expected |= {"optimization_history.png", "param_importances.png", "intermediate_values.png"}
+    assert expected <= {p.name for p in out.iterdir()}
+    with (out / "trials.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4
+    report = (out / "report.md").read_text()
+    assert "## Best trial" in report and "![param_importances.png]" in report
+
+    # best.yml loads unchanged in load_zoo_config, `sb3_ext train --config` and rl-baselines3-zoo.
+    cfg = load_zoo_config("ppo", "CartPole-v1", out / "best.yml")
+    assert cfg.model_kwargs["n_steps"] == 32 and cfg.model_kwargs["n_epochs"] == 2
+    train_args = ["train", "--algo", "ppo", "--env", "CartPole-v1", "--config", str(out / "best.yml"), "-n", "300"]
+    assert sb3_ext_main([*train_args, "--eval-freq", "0", "--log-folder", str(tmp_path / "logs"), "--seed", "0"]) == 0
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    manager = ExperimentManager(
+        argparse.Namespace(), "ppo", "CartPole-v1", str(tmp_path / "zoo"), config=str(out / "best.yml")
+    )
+    hyperparams, _ = manager.read_hyperparameters()
+    zoo_kwargs = manager._preprocess_hyperparams(hyperparams)[0]
+    assert zoo_kwargs["policy_kwargs"] == cfg.model_kwargs["policy_kwargs"]
+
+    # Same study name: resumed.
+    assert run_cli(cli(tmp_path, fast_space(), "--n-trials", "4")) == 0
+    study = optuna.load_study(study_name="ppo-CartPole-v1", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 8
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+
+    # Any trial re-runs exactly.
+    best = study.best_trial.number
+    capsys.readouterr()
+    assert run_cli(cli(tmp_path, fast_space(), "--rerun-trial", str(best))) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_two_workers_finish_exactly_the_total(tmp_path: Path, fast_space: Callable[[str], str], storage: str) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}" if storage == "sqlite" else str(tmp_path / "w.log")
+    assert (
+        run_cli(cli(tmp_path, fast_space(), "--n-trials", "6", "--n-workers", "2", "--storage", url, "--pruner", "none")) == 0
+    )
+    stored = url if storage == "sqlite" else optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+    trials = optuna.load_study(study_name="ppo-CartPole-v1", storage=stored).trials
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes ran trials
+
+
+class NanReward(gym.Env):
+    observation_space = spaces.Box(-1, 1, (1,))
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, level: float = 1.0) -> None:
+        self.level, self.t = level, 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), float(self.level), self.t >= 10, False, {}
+
+
+gym.register("sb3ext-test/Level-v0", entry_point=NanReward)
+
+
+def test_failures_are_failures_and_the_study_goes_on(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+    extra = "env_kwargs: {choices: ['dict(level=1.0)', \"dict(level=float('nan'))\"]}\nn_epochs: {choices: [1, 0]}\n"
+    space = fast_space(extra)
+    study = optimize(
+        "ppo",
+        "sb3ext-test/Level-v0",
+        8,
+        n_timesteps=512,
+        n_evaluations=2,
+        eval_episodes=2,
+        search_space=space,
+        sampler="random",
+        pruner="none",
+        output_folder=tmp_path / "out",
+        hyperparams={"n_envs": 2},
+        verbose=0,
+    )
+    trials = study.trials
+    assert len(trials) == 8  # one failing trial never stops the study
+    reasons = {t.user_attrs["fail_reason"] for t in trials if t.state == TrialState.FAIL}
+    assert any(r.startswith("ConfigError: --hyperparams n_epochs: must be >= 1, got 0") for r in reasons)
+    assert any(r.startswith("FloatingPointError: NaN during training") and "found nan in rewards" in r for r in reasons)
+    assert all(t.state != TrialState.PRUNED for t in trials)  # only a pruner prunes
+    ok = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert ok and all(t.params["env_kwargs"] == "dict(level=1.0)" and t.params["n_epochs"] == 1 for t in ok)
+    report = (tmp_path / "out" / "ppo-sb3ext-test/Level-v0" / "report.md").read_text()
+    assert "## Failed trials" in report and "FloatingPointError" in report and "ConfigError" in report
+
+
+def test_median_pruner_prunes_the_bad_trials(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+    space = fast_space("env_kwargs: {choices: ['dict(level=1.0)', 'dict(level=0.0)']}\n")
+    study = optimize(
+        "ppo",
+        "sb3ext-test/Level-v0",
+        10,
+        n_timesteps=768,
+        n_evaluations=3,
+        eval_episodes=2,
+        search_space=space,
+        sampler="random",
+        pruner="median",
+        n_startup_trials=2,
+        seed=0,  # the random sampler's level sequence with this seed: 1, 0, 1, 0, 0, 0, 0, 0, 0, 1
+        output_folder=tmp_path / "out",
+        hyperparams={"n_envs": 2},
+        verbose=0,
+    )
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, "the median pruner should stop some level-0 trials"
+    assert all(t.params["env_kwargs"] == "dict(level=0.0)" for t in pruned)
+    good = [t for t in study.trials if t.params["env_kwargs"] == "dict(level=1.0)"]
+    assert good and all(t.state == TrialState.COMPLETE and t.value == 10.0 for t in good)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "ppp"], "unknown algorithm 'ppp'; did you mean 'ppo'?"),
+        (["--env", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean 'CartPole-v1'?"),
+        (["--sampler", "tpx"], "unknown sampler 'tpx'; did you mean 'tpe'?"),
+        (["--pruner", "medain"], "unknown pruner 'medain'; did you mean 'median'?"),
+        (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open storage 'postgresql://nobody@127.0.0.1:1/none'"),
+        (["--storage", "study.db"], "storage 'study.db' is neither a SQLAlchemy URL"),
+        (["--n-trials", "-1"], "n_trials must be >= 0, got -1"),
+        (["--search-space", "BAD_SPACE"], "learning_rate: low must be < high"),
+        (["--search-space", "MALFORMED_SPACE"], "malformed YAML"),
+        (["--hyperparams", "gamma=3"], "--hyperparams gamma: must be in [0, 1], got 3"),
+    ],
+)
+def test_bad_input_exits_2_and_creates_no_study(
+    tmp_path: Path, fast_space: Callable[[str], str], capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    (tmp_path / "bad.yml").write_text("learning_rate: {type: float, low: 0.1, high: 0.01}\n")
+    (tmp_path / "malformed.yml").write_text("learning_rate: {type: float\n")
+    replacements = {"BAD_SPACE": str(tmp_path / "bad.yml"), "MALFORMED_SPACE": str(tmp_path / "malformed.yml")}
+    args = [replacements.get(a, a) for a in args]
+    base = cli(tmp_path, fast_space(), "--n-trials", "1")
+    for flag, value in zip(args[::2], args[1::2], strict=True):  # replace or add each flag
+        if flag in base:
+            base[base.index(flag) + 1] = value
+        else:
+            base += [flag, value]
+    assert run_cli(base) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _running_trial(storage: str, name: str, pid: int, timeout: float = 60) -> optuna.trial.FrozenTrial:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            for t in optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,)):
+                if t.user_attrs.get("worker", "").endswith(f":{pid}"):
+                    return t
+        except KeyError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no running trial of process {pid} within {timeout}s")
+
+
+def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    argv = cli(
+        tmp_path, fast_space(), "--n-trials", "3", "--storage", storage, "--n-timesteps", "20000", "--n-evaluations", "20"
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "tuning", *argv], stderr=subprocess.PIPE, text=True)
+    trial = _running_trial(storage, "ppo-CartPole-v1", proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    study = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage)
+    stopped = study.trials[trial.number]
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
+    assert [t.state for t in study.trials].count(TrialState.WAITING) == 2  # queued, run by the next run

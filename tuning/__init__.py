@@ -1,0 +1,16 @@
+"""Optuna hyperparameter tuning over every algorithm of the sb3-ext registry."""
+
+from tuning.search_spaces import SEARCH_SPACES, Param, load_search_space, to_hyperparams
+from tuning.study import make_pruner, make_sampler, make_storage, optimize, rerun_trial
+
+__all__ = [
+    "SEARCH_SPACES",
+    "Param",
+    "load_search_space",
+    "make_pruner",
+    "make_sampler",
+    "make_storage",
+    "optimize",
+    "rerun_trial",
+    "to_hyperparams",
+]

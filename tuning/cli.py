@@ -1,0 +1,126 @@
+"""Command line: ``python -m tuning`` (also installed as ``sb3-ext-tune``).
+
+Bad input exits with code 2 and one line on stderr, before any study is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from sb3_ext.config import parse_value
+from sb3_ext.errors import Sb3ExtError
+from sb3_ext.registry import ALGOS
+
+__all__ = ["main"]
+
+PROG = "python -m tuning"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
+    return key.strip(), parse_value(value)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from tuning.study import PRUNERS, SAMPLERS
+
+    p = _Parser(prog=PROG, description="Tune the hyperparameters of any registered algorithm with Optuna.")
+    p.add_argument("--algo", required=True, help=f"registry key: {', '.join(sorted(ALGOS))}")
+    p.add_argument("--env", required=True, help="gymnasium environment id")
+    p.add_argument("--config", help="zoo-format YAML whose entry is the base (default: zoo_configs/<algo>.yml)")
+    p.add_argument("--n-trials", type=int, default=10, help="trials this run adds to the study (default: 10)")
+    p.add_argument("--n-timesteps", type=int, help="training budget per trial and seed (default: the config's)")
+    p.add_argument("--n-evaluations", type=int, default=5, help="evaluations per training run, reported for pruning")
+    p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation (default: 5)")
+    p.add_argument("--n-seeds", type=int, default=1, help="seeds per trial; the value is their mean (default: 1)")
+    p.add_argument("--objective", choices=["last", "best"], default="last", help="last or best evaluation (default: last)")
+    p.add_argument("--sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default: tpe)")
+    p.add_argument("--pruner", default="median", help=f"{', '.join(PRUNERS)} (default: median)")
+    p.add_argument("--n-startup-trials", type=int, default=5, help="random trials before the sampler models (default: 5)")
+    p.add_argument("--storage", help="SQLAlchemy URL or journal file (default: SQLite in the output folder)")
+    p.add_argument("--study-name", help="an existing study is resumed (default: <algo>-<env>)")
+    p.add_argument("--n-workers", type=int, default=1, help="worker processes on this machine (default: 1)")
+    p.add_argument("--max-total-trials", type=int, help="cap on the trials of the whole study, across workers and runs")
+    p.add_argument("--output-folder", default="tuning_runs", help="outputs go to OUTPUT_FOLDER/<study-name>/")
+    p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
+    p.add_argument("--search-space", help="YAML file replacing or narrowing the search space")
+    p.add_argument("--hyperparams", nargs="+", type=_key_value, default=[], metavar="KEY=VALUE", help="fixed overrides")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (RDB storages)")
+    p.add_argument("--rerun-trial", type=int, metavar="N", help="re-run trial N of the study and compare its values")
+    p.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=None, help="default: on a terminal")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the command line.
+
+    :param argv: arguments (default: ``sys.argv[1:]``)
+    :return: exit code: 0 on success, 1 when a re-run does not reproduce, 2 on bad input, 130 when interrupted
+    """
+    args = _build_parser().parse_args(argv)
+    import optuna
+
+    from tuning.study import optimize, rerun_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if args.rerun_trial is not None:
+            study_name = args.study_name or f"{args.algo}-{args.env}"
+            from pathlib import Path
+
+            storage = args.storage or f"sqlite:///{(Path(args.output_folder) / study_name / 'study.db').resolve()}"
+            if (
+                "://" not in storage
+                or not storage.startswith("sqlite:///")
+                or Path(storage.removeprefix("sqlite:///")).is_file()
+            ):
+                stored, again = rerun_trial(study_name, args.rerun_trial, storage)
+            else:
+                raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
+            same = stored == again
+            print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
+            return 0 if same else 1
+        optimize(
+            args.algo,
+            args.env,
+            args.n_trials,
+            config=args.config,
+            n_timesteps=args.n_timesteps,
+            n_evaluations=args.n_evaluations,
+            eval_episodes=args.eval_episodes,
+            n_seeds=args.n_seeds,
+            objective=args.objective,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            n_startup_trials=args.n_startup_trials,
+            storage=args.storage,
+            study_name=args.study_name,
+            n_workers=args.n_workers,
+            max_total_trials=args.max_total_trials,
+            output_folder=args.output_folder,
+            seed=args.seed,
+            search_space=args.search_space,
+            hyperparams=dict(args.hyperparams),
+            device=args.device,
+            heartbeat_interval=args.heartbeat_interval,
+            progress_bar=sys.stderr.isatty() if args.progress_bar is None else args.progress_bar,
+        )
+    except Sb3ExtError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the running trial is marked FAIL and the study stays usable", file=sys.stderr)
+        return 130
+    return 0

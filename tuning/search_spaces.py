@@ -1,0 +1,314 @@
+"""Search spaces for every registry key, in trial-friendly coordinates, and the converter back to zoo hyperparameters.
+
+Parameters are sampled where search works well (log-scale rates, ``one_minus_gamma`` on a log scale, powers of two for
+batch and rollout sizes, named network sizes) and :func:`to_hyperparams` turns them into the zoo-format hyperparameters
+a config file holds, so a stored trial can always be turned back into a config (and exported as YAML).
+
+Naming rules of the converter:
+
+- ``one_minus_<key>`` gives ``<key> = 1 - value``;
+- ``<key>_pow`` gives ``<key> = 2 ** value``;
+- ``net_arch`` (``tiny``, ``small``, ``medium``, ``big``), ``activation_fn`` (``tanh``, ``relu``, ``elu``, ``leaky_relu``),
+  ``lstm_hidden_size`` and ``n_quantiles`` go into ``policy_kwargs``;
+- ``n_top_ratio`` gives ARS's ``n_top`` as a fraction of ``n_delta``;
+- ``noise_type: none`` removes action noise;
+- every other name is a hyperparameter as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sb3_ext.common.safe_eval import safe_eval
+from sb3_ext.config import to_expression
+from sb3_ext.errors import ConfigError, suggest
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["NET_ARCHS", "SEARCH_SPACES", "Param", "load_search_space", "sample_params", "to_hyperparams"]
+
+NET_ARCHS: dict[str, list[int]] = {"tiny": [64], "small": [64, 64], "medium": [256, 256], "big": [400, 300]}
+ACTIVATIONS: dict[str, str] = {"tanh": "nn.Tanh", "relu": "nn.ReLU", "elu": "nn.ELU", "leaky_relu": "nn.LeakyReLU"}
+_KINDS = ("float", "int", "categorical")
+
+
+@dataclass(frozen=True)
+class Param:
+    """
+    One searched (or fixed) parameter.
+
+    :param kind: ``"float"``, ``"int"`` or ``"categorical"`` (ignored when ``fixed`` is set)
+    :param low: lower bound (float/int)
+    :param high: upper bound (float/int), > low
+    :param log: sample on a log scale (float/int, low > 0)
+    :param choices: the values of a categorical
+    :param fixed: a value used as it is, without searching
+    """
+
+    kind: str = "float"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = field(default_factory=tuple)
+    fixed: Any = None
+
+    def check(self, name: str) -> None:
+        """:raises ConfigError: when the definition is inconsistent, naming the parameter"""
+        if self.fixed is not None:
+            return
+        if self.kind not in _KINDS:
+            raise ConfigError(f"{name}: unknown type '{self.kind}' (use float, int or categorical)")
+        if self.kind == "categorical":
+            if not self.choices:
+                raise ConfigError(f"{name}: a categorical needs a non-empty 'choices' list")
+            return
+        if self.low is None or self.high is None:
+            raise ConfigError(f"{name}: a {self.kind} needs 'low' and 'high'")
+        if self.low >= self.high:
+            raise ConfigError(f"{name}: low must be < high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ConfigError(f"{name}: a log-scale range needs low > 0, got low={self.low}")
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """
+        :param trial: the trial
+        :param name: parameter name
+        :return: the sampled (or fixed) value
+        """
+        if self.fixed is not None:
+            return self.fixed
+        if self.kind == "categorical":
+            return trial.suggest_categorical(name, list(self.choices))
+        assert self.low is not None and self.high is not None  # checked
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
+
+
+def _f(low: float, high: float, log: bool = False) -> Param:
+    return Param("float", low, high, log)
+
+
+def _i(low: int, high: int) -> Param:
+    return Param("int", low, high)
+
+
+def _c(*choices: Any) -> Param:
+    return Param("categorical", choices=choices)
+
+
+_ON_POLICY = {
+    "learning_rate": _f(1e-5, 3e-3, log=True),
+    "one_minus_gamma": _f(1e-4, 0.1, log=True),
+    "n_steps_pow": _i(3, 11),
+    "one_minus_gae_lambda": _f(1e-3, 0.2, log=True),
+    "net_arch": _c("tiny", "small", "medium"),
+    "activation_fn": _c("tanh", "relu"),
+}
+_PPO = {
+    **_ON_POLICY,
+    "batch_size_pow": _i(3, 9),
+    "n_epochs": _c(1, 5, 10, 20),
+    "clip_range": _c(0.1, 0.2, 0.3),
+    "ent_coef": _f(1e-8, 0.1, log=True),
+    "max_grad_norm": _f(0.3, 5.0, log=True),
+}
+_Q_VALUE = {
+    "learning_rate": _f(1e-5, 1e-2, log=True),
+    "one_minus_gamma": _f(1e-4, 0.1, log=True),
+    "batch_size_pow": _i(4, 8),
+    "buffer_size": _c(10_000, 50_000, 100_000),
+    "learning_starts": _c(0, 1000, 5000),
+    "exploration_fraction": _f(0.0, 0.5),
+    "exploration_final_eps": _f(0.0, 0.2),
+    "target_update_interval": _c(1, 100, 1000, 5000),
+    "train_freq": _c(1, 4, 8, 16),
+    "gradient_steps": _c(-1, 1),
+    "net_arch": _c("tiny", "small", "medium"),
+}
+_ACTOR_CRITIC = {
+    "learning_rate": _f(1e-5, 1e-2, log=True),
+    "one_minus_gamma": _f(1e-4, 0.1, log=True),
+    "batch_size_pow": _i(5, 9),
+    "buffer_size": _c(10_000, 100_000, 1_000_000),
+    "learning_starts": _c(0, 1000, 10_000),
+    "train_freq": _c(1, 4, 8, 16, 32),
+    "tau": _c(0.001, 0.005, 0.01, 0.02, 0.05),
+    "net_arch": _c("small", "medium", "big"),
+}
+_NOISE = {"noise_type": _c("normal", "ornstein-uhlenbeck", "none"), "noise_std": _f(0.0, 1.0)}
+
+#: The default search space of every registry key.
+SEARCH_SPACES: dict[str, dict[str, Param]] = {
+    "a2c": {
+        **_ON_POLICY,
+        "ent_coef": _f(1e-8, 0.1, log=True),
+        "max_grad_norm": _f(0.3, 5.0, log=True),
+        "vf_coef": _f(0.2, 1.0),
+        "normalize_advantage": _c(False, True),
+    },
+    "ppo": _PPO,
+    "ppo_lstm": {**_PPO, "lstm_hidden_size": _c(16, 32, 64, 128)},
+    "trpo": {
+        **_ON_POLICY,
+        "batch_size_pow": _i(3, 9),
+        "n_critic_updates": _c(5, 10, 20),
+        "target_kl": _c(0.1, 0.05, 0.03, 0.02, 0.01),
+    },
+    "dqn": _Q_VALUE,
+    "qrdqn": {**_Q_VALUE, "n_quantiles": _c(10, 25, 50)},
+    "sac": _ACTOR_CRITIC,
+    "tqc": {**_ACTOR_CRITIC, "top_quantiles_to_drop_per_net": _i(0, 5), "n_quantiles": _c(10, 25, 50)},
+    "td3": {**_ACTOR_CRITIC, **_NOISE},
+    "ddpg": {**_ACTOR_CRITIC, **_NOISE},
+    "crossq": {
+        **{k: v for k, v in _ACTOR_CRITIC.items() if k != "tau"},
+        "policy_delay": _c(1, 3),
+    },
+    "ars": {
+        "learning_rate": _f(1e-3, 0.1, log=True),
+        "n_delta": _c(4, 8, 16, 32),
+        "n_top_ratio": _f(0.1, 1.0),
+        "delta_std": _f(0.01, 0.3, log=True),
+    },
+    "qlearning": {
+        "learning_rate": _f(0.01, 1.0, log=True),
+        "one_minus_gamma": _f(1e-3, 0.2, log=True),
+        "exploration_fraction": _f(0.05, 0.8),
+        "exploration_final_eps": _f(0.0, 0.2),
+        "update_rule": _c("q_learning", "sarsa", "expected_sarsa", "double_q"),
+    },
+}
+
+
+def sample_params(trial: optuna.Trial, space: Mapping[str, Param]) -> dict[str, Any]:
+    """
+    Sample every parameter of a search space.
+
+    :param trial: the trial
+    :param space: parameter name -> definition
+    :return: the sampled values, in trial coordinates
+    """
+    return {name: param.suggest(trial, name) for name, param in space.items()}
+
+
+def _policy_kwargs(base: Any) -> dict[str, Any]:
+    if base is None:
+        return {}
+    if isinstance(base, str):
+        base = safe_eval(base, "policy_kwargs")
+    return dict(base)
+
+
+def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    Turn sampled parameters into zoo-format hyperparameters (what a config file holds), merged over a base entry.
+
+    :param params: values in trial coordinates (see the module docstring for the naming rules)
+    :param base: the config entry being tuned (its ``n_envs`` and ``policy_kwargs`` are taken into account)
+    :return: the hyperparameters to apply over ``base``
+    """
+    out: dict[str, Any] = {}
+    policy_kwargs: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.startswith("one_minus_"):
+            out[name.removeprefix("one_minus_")] = 1.0 - value
+        elif name.endswith("_pow"):
+            out[name.removesuffix("_pow")] = 2 ** int(value)
+        elif name == "net_arch":
+            policy_kwargs["net_arch"] = NET_ARCHS[value] if isinstance(value, str) else value
+        elif name == "activation_fn":
+            policy_kwargs["activation_fn"] = safe_eval(ACTIVATIONS[value], "activation_fn")
+        elif name in ("lstm_hidden_size", "n_quantiles"):
+            policy_kwargs[name] = value
+        elif name == "n_top_ratio":
+            continue  # needs n_delta: below
+        elif name == "noise_type" and value == "none":
+            out["noise_type"], out["noise_std"] = None, None
+        else:
+            out[name] = value
+    if out.get("noise_type", "") is None:
+        out["noise_std"] = None
+    if "n_top_ratio" in params:
+        n_delta = int(out.get("n_delta", base.get("n_delta", 8)))
+        out["n_top"] = max(1, math.ceil(params["n_top_ratio"] * n_delta))
+    if "train_freq" in params and "gradient_steps" not in params and "gradient_steps" in base:
+        out["gradient_steps"] = out["train_freq"]
+    if "batch_size" in out and "n_steps" in (out.keys() | base.keys()):
+        # On-policy minibatches cannot be larger than a rollout (n_steps * n_envs).
+        rollout = int(out.get("n_steps", base.get("n_steps", 2048))) * int(base.get("n_envs", 1))
+        out["batch_size"] = min(out["batch_size"], rollout)
+    if policy_kwargs:
+        out["policy_kwargs"] = to_expression({**_policy_kwargs(base.get("policy_kwargs")), **policy_kwargs})
+    return out
+
+
+def _param_from_yaml(name: str, spec: Any, where: str) -> Param:
+    if not isinstance(spec, dict):
+        return Param(fixed=spec)
+    unknown = set(spec) - {"type", "low", "high", "log", "choices", "value"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(
+            f"{where} {name}: unknown field '{key}'{suggest(key, ['type', 'low', 'high', 'log', 'choices', 'value'])}"
+        )
+    if "value" in spec:
+        return Param(fixed=spec["value"])
+    kind = spec.get("type", "categorical" if "choices" in spec else "float")
+    try:
+        low = float(spec["low"]) if "low" in spec else None
+        high = float(spec["high"]) if "high" in spec else None
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where} {name}: low and high must be numbers, got {spec.get('low')!r}, {spec.get('high')!r}"
+        ) from None
+    choices = spec.get("choices", ())
+    if not isinstance(choices, (list, tuple)):
+        raise ConfigError(f"{where} {name}: choices must be a list, got {choices!r}")
+    param = Param(str(kind), low, high, bool(spec.get("log", False)), tuple(choices))
+    try:
+        param.check(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+    return param
+
+
+def load_search_space(path: str | Path, algo: str, base: Mapping[str, Param] | None = None) -> dict[str, Param]:
+    """
+    Read a search space from YAML: per parameter either a fixed value, or a mapping with ``type``
+    (``float``/``int``/``categorical``), ``low``/``high``/``log`` or ``choices``, or ``value`` (fixed).
+    Listed parameters replace the default ones; the top-level key ``extend: false`` drops the unlisted defaults.
+
+    :param path: the YAML file
+    :param algo: registry key (its default space is the base)
+    :param base: the space to extend (default: ``SEARCH_SPACES[algo]``)
+    :return: the search space
+    :raises ConfigError: naming the file and parameter for anything malformed
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such search-space file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter names to definitions")
+    extend = data.pop("extend", True)
+    if not isinstance(extend, bool):
+        raise ConfigError(f"{path}: 'extend' must be true or false, got {extend!r}")
+    space = dict(SEARCH_SPACES.get(algo, {}) if base is None else base) if extend else {}
+    for name, spec in data.items():
+        space[str(name)] = _param_from_yaml(str(name), spec, f"{path}:")
+    if not any(p.fixed is None for p in space.values()):
+        raise ConfigError(f"{path}: nothing left to search (every parameter is fixed)")
+    return space
