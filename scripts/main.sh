@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Set up from a clean clone, then run the main job on the embedded defaults:
-# train PPO on CartPole-v1 from zoo_configs/ppo.yml, evaluate it, and leave the model and
-# its learning curve under runs/.
+# Set up from a clean clone, then run the main job on the embedded defaults (local files, SQLite for Optuna):
+# train and evaluate PPO (CartPole-v1) and tabular Q-learning (Taxi-v4) from zoo_configs/, then a short
+# tuning study of PPO. Models, learning curves and the study's report land under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 PY=.venv/bin/python
+latest() { ls -d "runs/$1/$2"_* | sort -t_ -k2 -n | tail -1; }
+
 $PY -m sb3_ext train --algo ppo --env CartPole-v1 -n 30000 --seed 0 --eval-freq 5000 --log-folder runs
-run=$(ls -d runs/ppo/CartPole-v1_* | sort -t_ -k2 -n | tail -1)
-$PY -m sb3_ext evaluate --model "$run/model.zip" --episodes 20
-echo "Model: $run/model.zip  Learning curve: $run/learning_curve.png"
+$PY -m sb3_ext evaluate --model "$(latest ppo CartPole-v1)/model.zip" --episodes 20
+
+$PY -m sb3_ext train --algo qlearning --env Taxi-v4 --seed 0 --eval-freq 50000 --eval-episodes 20 --log-folder runs
+$PY -m sb3_ext evaluate --model "$(latest qlearning Taxi-v4)/model.zip" --episodes 100
+
+$PY -m tuning --algo ppo --env CartPole-v1 --n-trials 6 --n-timesteps 10000 --n-evaluations 4 \
+  --output-folder runs/tuning --study-name ppo-cartpole-demo
+echo
+echo "Models and learning curves: runs/ppo/, runs/qlearning/; tuning report: runs/tuning/ppo-cartpole-demo/report.md"

@@ -89,6 +89,7 @@ def evaluate_trial(task: TuningTask, trial: optuna.Trial | optuna.trial.FixedTri
     trial.set_user_attr("hyperparams", hyperparams)
     values: list[float] = []
     curves: list[list[float]] = []
+    steps = 0
     for index in range(task.n_seeds):
         seed = trial_seed(task.seed, seed_number, index)
         cfg = load_zoo_config(task.algo, task.env_id, task.config, hyperparams=hyperparams, n_timesteps=task.n_timesteps)
@@ -106,6 +107,8 @@ def evaluate_trial(task: TuningTask, trial: optuna.Trial | optuna.trial.FixedTri
         finally:
             env.close()
             eval_env.close()
+        steps += model.num_timesteps
+        trial.set_user_attr("env_steps", steps)
         if reporter.is_pruned:
             raise optuna.TrialPruned(f"pruned after evaluation {len(reporter.evaluations)}")
         if not reporter.evaluations:

@@ -91,12 +91,13 @@ def write_report(study: optuna.Study, out: Path, task: TuningTask) -> None:
                 task.algo, task.env_id, out / "best.yml"
             ),
             "",
-            "| parameter | sampled | hyperparameter |",
-            "|---|---|---|",
+            "| sampled parameter | value |",
+            "|---|---|",
         ]
         hyper: dict[str, Any] = best.user_attrs["hyperparams"]
-        lines += [f"| {k} | {v} | |" for k, v in best.params.items()]
-        lines += [f"| | | {k}: {v} |" for k, v in hyper.items()]
+        lines += [f"| {k} | {v} |" for k, v in best.user_attrs.get("params", best.params).items()]
+        lines += ["", "| hyperparameter | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in hyper.items()]
         lines.append("")
     else:
         lines += ["No trial completed: no best configuration.", ""]
