@@ -54,6 +54,7 @@ __all__ = [
     "default_config_path",
     "load_zoo_config",
     "parse_value",
+    "read_yaml",
     "to_expression",
 ]
 
@@ -345,16 +346,29 @@ def _needs_transpose(space: spaces.Space) -> bool:
     return any(is_image_space(s) and not is_image_space_channels_first(s) for s in subspaces)  # type: ignore[arg-type]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """
+    Read a YAML file with the safe loader.
+
+    :param path: the file
+    :param what: what the file is, for the message of a missing file (``"config"``, ``"search-space"``)
+    :return: the parsed document
+    :raises ConfigError: for a missing file, or malformed YAML (with line and column)
+    """
+    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such {what} file")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    data = read_yaml(path)
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigError(f"{path}: expected a mapping of env ids (or 'default'/'atari') to hyperparameter mappings")
     return data
@@ -500,7 +514,7 @@ def load_zoo_config(
     spec = get_algo(algo)
     check_env_id(env_id)
     path = Path(config) if config is not None else default_config_path(algo)
-    data = _read_yaml(path)
+    data = _read_config(path)
     if env_id in data:
         entry = env_id
     elif "atari" in data and _is_atari(env_id):

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 
 from sb3_ext.common.safe_eval import safe_eval
-from sb3_ext.config import to_expression
+from sb3_ext.config import read_yaml, to_expression
 from sb3_ext.errors import ConfigError, suggest
 
 if TYPE_CHECKING:
@@ -293,14 +292,7 @@ def load_search_space(path: str | Path, algo: str, base: Mapping[str, Param] | N
     :raises ConfigError: naming the file and parameter for anything malformed
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such search-space file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: malformed YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(path, "search-space")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter names to definitions")
     extend = data.pop("extend", True)

@@ -215,7 +215,9 @@ class QLearning(BaseAlgorithm):
         if eps > 0.0:
             # One uniform u per env: u < eps explores, and then u / eps is uniform on [0, 1): it picks the action.
             u = self._uniforms(len(actions))
-            actions = np.where(u < eps, (u * (self.policy.n_actions / eps)).astype(np.int64), actions)
+            explore = u < eps
+            if explore.any():
+                actions[explore] = (u[explore] * (self.policy.n_actions / eps)).astype(np.int64)
         return actions
 
     def _explore(self, states: np.ndarray, eps: float) -> np.ndarray:
