@@ -77,3 +77,11 @@ def test_make_model_fails_before_training_on_incompatible_env() -> None:
     env = load_zoo_config("ppo", "Pendulum-v1").make_env(n_envs=1)
     with pytest.raises(IncompatibleEnvError, match=r"dqn cannot train on Pendulum-v1: its action space is Box\(-2.0, 2.0"):
         cfg.make_model(env)
+
+
+def test_sb3_ext_imports_without_optuna() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, sb3_ext; sys.exit('optuna' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
