@@ -2,6 +2,7 @@
 
 from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.qlearning import QLearning
+from sb3_ext.reinforce import REINFORCE
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
 from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
 
@@ -9,6 +10,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGOS",
+    "REINFORCE",
     "AlgoSpec",
     "ConfigError",
     "IncompatibleEnvError",

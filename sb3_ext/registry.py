@@ -15,6 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_ext.errors import IncompatibleEnvError, UnknownAlgorithmError, suggest
 from sb3_ext.qlearning import QLearning
+from sb3_ext.reinforce import REINFORCE
 
 __all__ = ["ALGOS", "AlgoSpec", "get_algo"]
 
@@ -95,6 +96,9 @@ ALGOS: dict[str, AlgoSpec] = {
         (spaces.Discrete,),
         (spaces.Discrete, spaces.MultiDiscrete, spaces.Tuple),
         "https://link.springer.com/article/10.1007/BF00992698",
+    ),
+    "reinforce": AlgoSpec(
+        "reinforce", REINFORCE, True, _ALL_ACTIONS, paper="https://link.springer.com/article/10.1007/BF00992696"
     ),
 }
 

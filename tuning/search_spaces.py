@@ -171,6 +171,17 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         **{k: v for k, v in _ACTOR_CRITIC.items() if k != "tau"},
         "policy_delay": _c(1, 3),
     },
+    "reinforce": {
+        "learning_rate": _f(1e-4, 1e-2, log=True),
+        "one_minus_gamma": _f(1e-4, 0.1, log=True),
+        "n_episodes": _c(1, 2, 4, 8, 16),
+        "baseline": _c("none", "mean", "value"),
+        "normalize_advantage": _c(False, True),
+        "ent_coef": _f(1e-8, 0.1, log=True),
+        "max_grad_norm": _f(0.3, 5.0, log=True),
+        "net_arch": _c("tiny", "small", "medium"),
+        "activation_fn": _c("tanh", "relu"),
+    },
     "ars": {
         "learning_rate": _f(1e-3, 0.1, log=True),
         "n_delta": _c(4, 8, 16, 32),
