@@ -23,9 +23,7 @@ SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
 UPDATE_RULES = ("q_learning", "sarsa", "expected_sarsa", "double_q")
 
 
-def sequential_update(
-    table: np.ndarray, index: np.ndarray, targets: np.ndarray, alpha: float, scratch: np.ndarray | None = None
-) -> np.ndarray:
+def sequential_update(table: np.ndarray, index: np.ndarray, targets: np.ndarray, alpha: float) -> np.ndarray:
     """
     Apply ``table[i] += alpha * (t - table[i])`` for each pair ``(i, t)`` in order, as one vectorised operation.
 
@@ -37,7 +35,6 @@ def sequential_update(
     :param index: entries to update (1-D, may repeat)
     :param targets: one target per entry of ``index``
     :param alpha: step size in (0, 1]
-    :param scratch: optional int array of the table's size, used to detect repeated entries cheaply
     :return: the TD errors ``t - table[i]`` measured before the update
     """
     if len(index) == 1:  # the common single-env case, in scalars
@@ -47,12 +44,9 @@ def sequential_update(
         return np.array([td])
     old = table[index]
     td_errors = targets - old
-    if scratch is not None:
-        positions = np.arange(len(index))
-        scratch[index] = positions
-        if (scratch[index] == positions).all():  # no entry repeats: one plain assignment is exact
-            table[index] = old + alpha * td_errors
-            return td_errors
+    if len(set(index.tolist())) == len(index):  # no entry repeats: one plain assignment is exact
+        table[index] = old + alpha * td_errors
+        return td_errors
     order = np.argsort(index, kind="stable")
     sorted_index, sorted_targets = index[order], targets[order]
     first = np.empty(len(index), dtype=bool)
@@ -177,7 +171,6 @@ class QLearning(BaseAlgorithm):
             n_tables=2 if self.update_rule == "double_q" else 1,
             **self.policy_kwargs,
         )
-        self._scratch = np.zeros(self.policy.tables.size, dtype=np.int64)
         self.exploration_schedule = LinearSchedule(
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
@@ -266,7 +259,7 @@ class QLearning(BaseAlgorithm):
         if terminated is not None:
             next_values = next_values * ~terminated
         targets = rewards + self.gamma * next_values
-        return sequential_update(tables.reshape(-1), flat, targets, alpha, self._scratch)
+        return sequential_update(tables.reshape(-1), flat, targets, alpha)
 
     def learn(
         self: SelfQLearning,
@@ -313,8 +306,8 @@ class QLearning(BaseAlgorithm):
             if dones.any():
                 # Envs that ended were reset: no bootstrap after a termination; after a time-limit truncation,
                 # bootstrap from the true final observation, not from the first observation of the next episode.
-                self._update_info_buffer(infos, dones)
                 ended = np.flatnonzero(dones)
+                self._update_info_buffer([infos[i] for i in ended], dones[ended])  # episode stats come at the end
                 truncated = [i for i in ended if infos[i].get("TimeLimit.truncated", False)]
                 terminated = dones.copy()
                 if truncated:
@@ -396,4 +389,4 @@ class QLearning(BaseAlgorithm):
         return (actions if batch else actions[0]), None
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count", "_scratch"]
+        return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count"]
