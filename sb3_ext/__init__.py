@@ -1,6 +1,8 @@
 """sb3-ext: algorithms Stable-Baselines3 leaves out, zoo-style configs and Optuna tuning over every algorithm."""
 
+from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.config import ZooConfig, load_zoo_config
+from sb3_ext.d3qn import D3QN
 from sb3_ext.qlearning import QLearning
 from sb3_ext.reinforce import REINFORCE
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
@@ -10,10 +12,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGOS",
+    "D3QN",
     "REINFORCE",
     "AlgoSpec",
     "ConfigError",
     "IncompatibleEnvError",
+    "PrioritizedReplayBuffer",
     "QLearning",
     "Sb3ExtError",
     "UnknownAlgorithmError",

@@ -13,6 +13,7 @@ from sb3_contrib import ARS, QRDQN, TQC, TRPO, CrossQ, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_ext.d3qn import D3QN
 from sb3_ext.errors import IncompatibleEnvError, UnknownAlgorithmError, suggest
 from sb3_ext.qlearning import QLearning
 from sb3_ext.reinforce import REINFORCE
@@ -89,6 +90,7 @@ ALGOS: dict[str, AlgoSpec] = {
     "trpo": AlgoSpec("trpo", TRPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1502.05477"),
     "ppo_lstm": AlgoSpec("ppo_lstm", RecurrentPPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347"),
     # sb3-ext
+    "d3qn": AlgoSpec("d3qn", D3QN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1511.06581"),
     "qlearning": AlgoSpec(
         "qlearning",
         QLearning,

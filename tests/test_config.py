@@ -169,7 +169,9 @@ buffer_size: !!float 1e4
 
 
 def test_ars_delta_std_schedule(tmp_path: Path) -> None:
-    path = entry(tmp_path, "ars", "Pendulum-v1", "n_timesteps: 10\npolicy: LinearPolicy\ndelta_std: lin_0.1\nlearning_rate: 0.02")
+    path = entry(
+        tmp_path, "ars", "Pendulum-v1", "n_timesteps: 10\npolicy: LinearPolicy\ndelta_std: lin_0.1\nlearning_rate: 0.02"
+    )
     kwargs = load_zoo_config("ars", "Pendulum-v1", path).model_kwargs
     assert [kwargs["delta_std"](p) for p in (1.0, 0.5, 0.0)] == pytest.approx([0.1, 0.05, 0.0])
     assert kwargs["learning_rate"] == 0.02

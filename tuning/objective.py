@@ -84,7 +84,7 @@ def evaluate_trial(task: TuningTask, trial: optuna.Trial | optuna.trial.FixedTri
     """
     params = sample_params(trial, task.search_space)  # type: ignore[arg-type]
     base = load_zoo_config(task.algo, task.env_id, task.config, hyperparams=task.hyperparams, n_timesteps=task.n_timesteps)
-    hyperparams = {**task.hyperparams, **to_hyperparams(params, base.hyperparams)}
+    hyperparams = {**task.hyperparams, **to_hyperparams(params, base.hyperparams, base.spec.on_policy)}
     trial.set_user_attr("params", params)  # fixed ones included: what a re-run needs
     trial.set_user_attr("hyperparams", hyperparams)
     values: list[float] = []

@@ -11,6 +11,7 @@ Naming rules of the converter:
 - ``net_arch`` (``tiny``, ``small``, ``medium``, ``big``), ``activation_fn`` (``tanh``, ``relu``, ``elu``, ``leaky_relu``),
   ``lstm_hidden_size`` and ``n_quantiles`` go into ``policy_kwargs``;
 - ``n_top_ratio`` gives ARS's ``n_top`` as a fraction of ``n_delta``;
+- ``per_alpha`` and ``per_beta`` go into ``replay_buffer_kwargs`` (prioritized replay's ``alpha`` and ``beta``);
 - ``noise_type: none`` removes action noise;
 - every other name is a hyperparameter as it is.
 """
@@ -163,6 +164,7 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
     },
     "dqn": _Q_VALUE,
     "qrdqn": {**_Q_VALUE, "n_quantiles": _c(10, 25, 50)},
+    "d3qn": {**_Q_VALUE, "n_steps": _c(1, 3, 5), "per_alpha": _f(0.2, 1.0), "per_beta": _f(0.2, 0.8)},
     "sac": _ACTOR_CRITIC,
     "tqc": {**_ACTOR_CRITIC, "top_quantiles_to_drop_per_net": _i(0, 5), "n_quantiles": _c(10, 25, 50)},
     "td3": {**_ACTOR_CRITIC, **_NOISE},
@@ -209,41 +211,29 @@ def sample_params(trial: optuna.Trial, space: Mapping[str, Param]) -> dict[str, 
     return {name: param.suggest(trial, name) for name, param in space.items()}
 
 
-def _policy_kwargs(base: Any) -> dict[str, Any]:
+def _kwargs(base: Any) -> dict[str, Any]:
+    """A base entry's ``policy_kwargs`` / ``replay_buffer_kwargs`` (a dict or an expression string) as a dict."""
     if base is None:
         return {}
     if isinstance(base, str):
-        base = safe_eval(base, "policy_kwargs")
+        base = safe_eval(base, "kwargs")
     return dict(base)
 
 
-def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any], on_policy: bool = False) -> dict[str, Any]:
     """
     Turn sampled parameters into zoo-format hyperparameters (what a config file holds), merged over a base entry.
 
     :param params: values in trial coordinates (see the module docstring for the naming rules)
     :param base: the config entry being tuned (its ``n_envs`` and ``policy_kwargs`` are taken into account)
+    :param on_policy: the algorithm collects rollouts of ``n_steps`` per env (minibatches are then clipped to a rollout)
     :return: the hyperparameters to apply over ``base``
     """
     out: dict[str, Any] = {}
-    policy_kwargs: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {"policy_kwargs": {}, "replay_buffer_kwargs": {}}
     for name, value in params.items():
-        if name.startswith("one_minus_"):
-            out[name.removeprefix("one_minus_")] = 1.0 - value
-        elif name.endswith("_pow"):
-            out[name.removesuffix("_pow")] = 2 ** int(value)
-        elif name == "net_arch":
-            policy_kwargs["net_arch"] = NET_ARCHS[value] if isinstance(value, str) else value
-        elif name == "activation_fn":
-            policy_kwargs["activation_fn"] = safe_eval(ACTIVATIONS[value], "activation_fn")
-        elif name in ("lstm_hidden_size", "n_quantiles"):
-            policy_kwargs[name] = value
-        elif name == "n_top_ratio":
-            continue  # needs n_delta: below
-        elif name == "noise_type" and value == "none":
-            out["noise_type"], out["noise_std"] = None, None
-        else:
-            out[name] = value
+        if name != "n_top_ratio":  # needs n_delta: below
+            _convert(name, value, out, nested)
     if out.get("noise_type", "") is None:
         out["noise_std"] = None
     if "n_top_ratio" in params:
@@ -251,13 +241,34 @@ def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any]) -> dict[s
         out["n_top"] = max(1, math.ceil(params["n_top_ratio"] * n_delta))
     if "train_freq" in params and "gradient_steps" not in params and "gradient_steps" in base:
         out["gradient_steps"] = out["train_freq"]
-    if "batch_size" in out and "n_steps" in (out.keys() | base.keys()):
+    if on_policy and "batch_size" in out and "n_steps" in (out.keys() | base.keys()):
         # On-policy minibatches cannot be larger than a rollout (n_steps * n_envs).
         rollout = int(out.get("n_steps", base.get("n_steps", 2048))) * int(base.get("n_envs", 1))
         out["batch_size"] = min(out["batch_size"], rollout)
-    if policy_kwargs:
-        out["policy_kwargs"] = to_expression({**_policy_kwargs(base.get("policy_kwargs")), **policy_kwargs})
+    for key, values in nested.items():
+        if values:
+            out[key] = to_expression({**_kwargs(base.get(key)), **values})
     return out
+
+
+def _convert(name: str, value: Any, out: dict[str, Any], nested: dict[str, dict[str, Any]]) -> None:
+    """Apply the naming rules of the module docstring to one parameter."""
+    if name.startswith("one_minus_"):
+        out[name.removeprefix("one_minus_")] = 1.0 - value
+    elif name.endswith("_pow"):
+        out[name.removesuffix("_pow")] = 2 ** int(value)
+    elif name == "net_arch":
+        nested["policy_kwargs"]["net_arch"] = NET_ARCHS[value] if isinstance(value, str) else value
+    elif name == "activation_fn":
+        nested["policy_kwargs"]["activation_fn"] = safe_eval(ACTIVATIONS[value], "activation_fn")
+    elif name in ("lstm_hidden_size", "n_quantiles"):
+        nested["policy_kwargs"][name] = value
+    elif name in ("per_alpha", "per_beta"):
+        nested["replay_buffer_kwargs"][name.removeprefix("per_")] = value
+    elif name == "noise_type" and value == "none":
+        out["noise_type"], out["noise_std"] = None, None
+    else:
+        out[name] = value
 
 
 def _param_from_yaml(name: str, spec: Any, where: str) -> Param:

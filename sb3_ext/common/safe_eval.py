@@ -38,6 +38,7 @@ SAFE_NAMES: dict[str, str] = {
     "DictReplayBuffer": "stable_baselines3.common.buffers.DictReplayBuffer",
     "NStepReplayBuffer": "stable_baselines3.common.buffers.NStepReplayBuffer",
     "RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike",
+    "PrioritizedReplayBuffer": "sb3_ext.common.buffers.PrioritizedReplayBuffer",
 }
 
 _CALLABLES: dict[str, Any] = {"dict": dict, "list": list, "tuple": tuple, "float": float}

@@ -30,7 +30,7 @@ def test_sampled_params_build_a_model_that_trains(algo: str) -> None:
     params = sample_params(trial, SEARCH_SPACES[algo])
     assert set(params) == set(SEARCH_SPACES[algo])
     base = load_zoo_config(algo, env_id, hyperparams={"n_envs": 2})
-    hyper = to_hyperparams(params, base.hyperparams)
+    hyper = to_hyperparams(params, base.hyperparams, ALGOS[algo].on_policy)
     cfg = load_zoo_config(algo, env_id, hyperparams={"n_envs": 2, **hyper}, n_timesteps=300)
     model = cfg.make_model(cfg.make_env(seed=0), seed=0)
     model.learn(300)
@@ -50,6 +50,7 @@ def test_converter_rules() -> None:
             "n_top_ratio": 0.3,
         },
         base,
+        on_policy=True,
     )
     assert out["gamma"] == pytest.approx(0.99)
     assert out["n_steps"] == 8
@@ -64,6 +65,10 @@ def test_converter_rules() -> None:
     assert noise == {"noise_type": None, "noise_std": None}
     assert "action_noise" not in load_zoo_config("td3", "Pendulum-v1", hyperparams=noise).model_kwargs
     assert to_hyperparams({"train_freq": 8}, {"gradient_steps": 1}) == {"train_freq": 8, "gradient_steps": 8}
+    # Off-policy n_steps (n-step returns) is no rollout length: the minibatch is left alone.
+    assert to_hyperparams({"batch_size_pow": 6}, {"n_steps": 3}) == {"batch_size": 64}
+    per = to_hyperparams({"per_alpha": 0.5, "per_beta": 0.3}, {"replay_buffer_kwargs": "dict(eps=1e-6)"})
+    assert per == {"replay_buffer_kwargs": "dict(eps=1e-06, alpha=0.5, beta=0.3)"}
 
 
 def test_search_space_yaml(tmp_path: Path) -> None:

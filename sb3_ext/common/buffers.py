@@ -1,0 +1,322 @@
+"""Replay buffers that Stable-Baselines3 does not ship."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import NStepReplayBuffer
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_ext.common.segment_tree import MinTree, SumTree, update_trees
+from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
+
+__all__ = ["PrioritizedReplayBuffer"]
+
+
+class PrioritizedReplayBuffer(NStepReplayBuffer):
+    """
+    Proportional prioritized experience replay (Schaul et al. 2016, https://arxiv.org/abs/1511.05952), with optional
+    n-step returns: SB3's ``NStepReplayBuffer`` storage and return computation, sampled by priority.
+
+    Every stored transition, one per (position, env), has its own priority ``p``; it is sampled with probability
+    ``P(i) = p_i ** alpha / sum_k p_k ** alpha``, so all envs of a VecEnv are sampled. A batch is drawn by stratified
+    sampling: one value uniformly in each of ``batch_size`` equal segments of the total, each mapped to its transition
+    by a vectorised :class:`~sb3_ext.common.segment_tree.SumTree` search. New transitions enter at the largest priority
+    given so far (written into the trees in one batch when the buffer is next read), and :meth:`update_priorities` sets
+    ``p = |TD error| + eps`` after a training step.
+
+    The samples carry importance-sampling weights ``w_i = (N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, where ``N``
+    is the number of stored transitions and the max runs over the whole buffer; the ``N`` and the totals cancel, so
+    ``w_i = (p_i / p_min) ** (-alpha * beta)``, with ``p_min`` kept by a :class:`~sb3_ext.common.segment_tree.MinTree`.
+
+    Episode ends follow SB3: with ``handle_timeout_termination`` (the default), a time-limit truncation is not a
+    termination (the target bootstraps from the final observation); rewards and observations are normalised at
+    sampling time when a ``VecNormalize`` env is given, as in SB3's buffers.
+
+    :param buffer_size: maximum number of transitions (over all envs)
+    :param observation_space: observation space (``Dict`` spaces are not supported)
+    :param action_space: action space
+    :param device: PyTorch device of the sampled tensors
+    :param n_envs: number of parallel environments
+    :param optimize_memory_usage: store each observation once (next observations are read from the next position);
+        only with ``n_steps=1`` and ``handle_timeout_termination=False``, as in SB3's ``ReplayBuffer``
+    :param handle_timeout_termination: bootstrap after time-limit truncations
+        (https://github.com/DLR-RM/stable-baselines3/issues/284)
+    :param n_steps: length of the returns (1: one-step transitions)
+    :param gamma: discount of the n-step returns (must be the algorithm's)
+    :param alpha: prioritisation exponent, >= 0 (0: uniform sampling)
+    :param beta: importance-sampling exponent in [0, 1] (1: full correction); see :meth:`set_beta`
+    :param eps: added to the absolute TD errors so that no priority is 0, > 0
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+        n_steps: int = 1,
+        gamma: float = 0.99,
+        alpha: float = 0.6,
+        beta: float = 0.4,
+        eps: float = 1e-6,
+    ) -> None:
+        if isinstance(observation_space, spaces.Dict):
+            raise ValueError("PrioritizedReplayBuffer does not support Dict observation spaces; use DictReplayBuffer")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0 (0 samples uniformly), got {alpha}")
+        _check_beta(beta)
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0 so that no priority is 0, got {eps}")
+        if optimize_memory_usage and n_steps > 1:
+            raise ValueError("optimize_memory_usage=True works only with n_steps=1: n-step returns need the next observations")
+        super().__init__(
+            buffer_size,
+            observation_space,
+            action_space,
+            device,
+            n_envs=n_envs,
+            optimize_memory_usage=False,  # NStepReplayBuffer refuses it; set below for the one-step case
+            handle_timeout_termination=handle_timeout_termination,
+            n_steps=n_steps,
+            gamma=gamma,
+        )
+        if optimize_memory_usage:
+            if handle_timeout_termination:  # the same refusal as SB3's ReplayBuffer
+                raise ValueError(
+                    "PrioritizedReplayBuffer does not support optimize_memory_usage = True "
+                    "and handle_timeout_termination = True simultaneously."
+                )
+            self.optimize_memory_usage = True
+            del self.next_observations  # next observations are read from the next position
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.eps = float(eps)
+        self.max_priority = 1.0
+        self._env_offsets = np.arange(self.n_envs)
+        self._new_trees()
+
+    def _new_trees(self) -> None:
+        # Leaf ``pos * n_envs + env`` holds the priority ``p ** alpha`` of the transition (pos, env).
+        self._sum_tree = SumTree(self.buffer_size * self.n_envs)
+        self._min_tree = MinTree(self.buffer_size * self.n_envs)
+        # Rows added since the trees were last read: they get their priority in one batched write, before any read
+        # (no priority changes in between, so it is the largest priority at the time they were added).
+        self._pending_rows: list[int] = []
+
+    def reset(self) -> None:
+        """Empty the buffer, priorities included."""
+        super().reset()
+        self.max_priority = 1.0
+        self._new_trees()
+
+    def set_beta(self, beta: float) -> None:
+        """
+        :param beta: the importance-sampling exponent used from now on, in [0, 1]
+        """
+        _check_beta(beta)
+        self.beta = float(beta)
+
+    def priorities(self) -> np.ndarray:
+        """:return: ``p ** alpha`` of every slot, shape ``(buffer_size, n_envs)`` (0 where nothing is stored)"""
+        self._write_pending()
+        return self._sum_tree.leaves().reshape(self.buffer_size, self.n_envs)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """
+        Store one transition per env (as SB3's ``ReplayBuffer.add``), each at the largest priority given so far.
+        """
+        super().add(obs, next_obs, action, reward, done, infos)
+        self._pending_rows.append((self.pos - 1) % self.buffer_size)
+
+    def _write_pending(self) -> None:
+        """Give the transitions added since the last read the largest priority, in one batched write."""
+        if not self._pending_rows:
+            return
+        leaves = (np.array(self._pending_rows)[:, None] * self.n_envs + self._env_offsets).reshape(-1)
+        self._pending_rows = []
+        update_trees((self._sum_tree, self._min_tree), leaves, np.full(len(leaves), self.max_priority**self.alpha))
+        if self.optimize_memory_usage and self.full:
+            # The observation of the transitions at ``pos`` was overwritten by the last add: they must not be sampled.
+            invalid = self.pos * self.n_envs + self._env_offsets
+            self._sum_tree.update(invalid, np.zeros(self.n_envs))
+            self._min_tree.update(invalid, np.full(self.n_envs, np.inf))
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
+        """
+        Sample a batch by priority, with stratified sampling over ``batch_size`` equal segments of the total.
+
+        :param batch_size: number of transitions
+        :param env: ``VecNormalize`` env whose statistics normalise the observations and rewards, or None
+        :return: the batch, with importance-sampling weights and the indices for :meth:`update_priorities`
+        """
+        if self.size() == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        self._write_pending()
+        total = self._sum_tree.total()
+        values = (np.arange(batch_size) + np.random.random(batch_size)) * (total / batch_size)
+        leaves = self._sum_tree.find_prefixsum_idx(values)
+        if self.n_envs == 1:
+            batch_inds, env_indices = leaves, np.zeros_like(leaves)
+        else:
+            batch_inds, env_indices = np.divmod(leaves, self.n_envs)
+        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / p_min)^-beta for the stored p = priority^alpha
+        weights = (self._sum_tree.leaves().take(leaves) / self._min_tree.min()) ** -self.beta
+        samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
+        return PrioritizedReplayBufferSamples(
+            *samples,
+            weights=self._tensor(weights.astype(np.float32).reshape(-1, 1)),
+            indices=batch_inds,
+            env_indices=env_indices,
+        )
+
+    def update_priorities(self, indices: np.ndarray, env_indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """
+        Set the priorities of sampled transitions to ``|td_errors| + eps``.
+
+        :param indices: positions, as :meth:`sample` returned them
+        :param env_indices: envs, as :meth:`sample` returned them
+        :param td_errors: TD errors of these transitions, same length
+        """
+        self._write_pending()
+        indices, env_indices = _as_int64(indices, "indices"), _as_int64(env_indices, "env_indices")
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
+        priorities += self.eps
+        if not len(indices) == len(env_indices) == len(priorities):
+            raise ValueError(
+                f"indices, env_indices and td_errors must have the same length, "
+                f"got {len(indices)}, {len(env_indices)} and {len(priorities)}"
+            )
+        largest = float(priorities.max(initial=0.0))
+        if not math.isfinite(largest):  # the max of an array with a NaN is NaN
+            raise ValueError("TD errors must be finite to be priorities")
+        if ((indices.view(np.uint64) >= self.size()) | (env_indices.view(np.uint64) >= self.n_envs)).any():
+            raise IndexError(f"priority update for a transition not stored (positions < {self.size()}, envs < {self.n_envs})")
+        leaves = indices * self.n_envs + env_indices if self.n_envs > 1 else indices
+        if self.optimize_memory_usage and self.full:
+            leaves = leaves[indices != self.pos]  # overwritten since it was sampled: keep it unsampled
+            priorities = priorities[indices != self.pos]
+        self.max_priority = max(self.max_priority, largest)
+        if self.alpha != 1:
+            priorities **= self.alpha
+        # Checked above: positive finite priorities of stored transitions.
+        update_trees((self._sum_tree, self._min_tree), leaves, priorities)
+
+    def _get_samples(
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None, env_indices: np.ndarray | None = None
+    ) -> ReplayBufferSamples:
+        """
+        The transitions ``(batch_inds, env_indices)``, with n-step returns computed exactly as SB3's
+        ``NStepReplayBuffer`` does.
+
+        :param batch_inds: positions
+        :param env: ``VecNormalize`` env to normalise observations and rewards with, or None
+        :param env_indices: envs (default: uniformly random, as SB3's buffers choose them)
+        :return: the samples; ``discounts`` is None for one-step transitions
+        """
+        if env_indices is None:
+            env_indices = np.random.randint(0, self.n_envs, size=batch_inds.shape)
+        if self.n_steps == 1:
+            return self._one_step_samples(batch_inds, env_indices, env)
+        return self._n_step_samples(batch_inds, env_indices, env)
+
+    def _one_step_samples(
+        self, batch_inds: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None
+    ) -> ReplayBufferSamples:
+        """SB3's ``ReplayBuffer._get_samples`` for given envs, reading the storage as ``(buffer_size * n_envs, ...)``."""
+        flat = batch_inds * self.n_envs + env_indices
+        size = self.buffer_size * self.n_envs
+        observations = self.observations.reshape(size, *self.obs_shape)
+        if self.optimize_memory_usage:
+            next_flat = (batch_inds + 1) % self.buffer_size * self.n_envs + env_indices
+            next_obs = observations.take(next_flat, axis=0)
+        else:
+            next_obs = self.next_observations.reshape(size, *self.obs_shape).take(flat, axis=0)
+        # Only dones that are not time-limit truncations stop bootstrapping (timeouts stay 0 without the handling).
+        dones = self.dones.reshape(size).take(flat) * (1.0 - self.timeouts.reshape(size).take(flat))
+        data = (
+            self._normalize_obs(observations.take(flat, axis=0), env),
+            self.actions.reshape(size, self.action_dim).take(flat, axis=0),
+            self._normalize_obs(next_obs, env),
+            dones.reshape(-1, 1),
+            self._normalize_reward(self.rewards.reshape(size).take(flat).reshape(-1, 1), env),
+        )
+        return ReplayBufferSamples(*(self._tensor(array) for array in data))  # type: ignore[arg-type]
+
+    def _tensor(self, array: np.ndarray) -> th.Tensor:
+        """``to_torch`` for arrays made by the sampling (fresh copies): on the CPU the tensor shares their memory."""
+        tensor = th.from_numpy(array)
+        return tensor if self.device.type == "cpu" else tensor.to(self.device)
+
+    def _n_step_samples(
+        self, batch_inds: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None
+    ) -> ReplayBufferSamples:
+        """SB3's ``NStepReplayBuffer._get_samples`` for given envs (same arithmetic, so the same returns)."""
+        # The transition at pos - 1 is the newest: a sequence must not run past it into older data, so it counts as
+        # truncated there unless it is done (SB3 marks it in ``timeouts`` for the duration of the call).
+        last_valid_index = (self.pos - 1) % self.buffer_size
+        steps = np.arange(self.n_steps).reshape(1, -1)
+        indices = (batch_inds[:, None] + steps) % self.buffer_size  # [batch, n_steps]
+        envs = env_indices[:, None]
+
+        rewards_seq = self._normalize_reward(self.rewards[indices, envs], env)
+        dones_seq = self.dones[indices, envs]
+        truncated_seq = np.logical_or(self.timeouts[indices, envs], (indices == last_valid_index) & (dones_seq == 0))
+
+        # 1 until the first done or truncation (inclusive)
+        done_or_truncated = np.logical_or(dones_seq, truncated_seq)
+        done_idx = done_or_truncated.argmax(axis=1)
+        done_idx = np.where(done_or_truncated.any(axis=1), done_idx, self.n_steps - 1)
+        mask = steps <= done_idx[:, None]
+        # gamma ** n, or fewer steps when the sequence ends early
+        target_q_discounts = self.gamma ** mask.sum(axis=1, keepdims=True).astype(np.float32)
+        discounts = self.gamma ** np.arange(self.n_steps, dtype=np.float32).reshape(1, -1)
+        n_step_returns = (rewards_seq * discounts * mask).sum(axis=1, keepdims=True)
+
+        # Next observation and done flag at the end of each sequence
+        last_indices = (batch_inds + done_idx) % self.buffer_size
+        next_obs = self._normalize_obs(self.next_observations[last_indices, env_indices], env)
+        next_dones = self.dones[last_indices, env_indices][:, None].astype(np.float32)
+        next_timeouts = self.timeouts[last_indices, env_indices][:, None].astype(np.float32)
+        final_dones = next_dones * (1.0 - next_timeouts)
+
+        obs = self._normalize_obs(self.observations[batch_inds, env_indices], env)
+        actions = self.actions[batch_inds, env_indices]
+        return ReplayBufferSamples(
+            observations=self.to_torch(obs),  # type: ignore[arg-type]
+            actions=self.to_torch(actions),
+            next_observations=self.to_torch(next_obs),  # type: ignore[arg-type]
+            dones=self.to_torch(final_dones),
+            rewards=self.to_torch(n_step_returns),
+            discounts=self.to_torch(target_q_discounts),
+        )
+
+
+def _check_beta(beta: float) -> None:
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1] (1 corrects the sampling bias fully), got {beta}")
+
+
+def _as_int64(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array).reshape(-1)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)

@@ -1,0 +1,38 @@
+"""Sample types shared by sb3-ext's buffers, in the style of ``stable_baselines3.common.type_aliases``."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch as th
+
+__all__ = ["PrioritizedReplayBufferSamples"]
+
+
+class PrioritizedReplayBufferSamples(NamedTuple):
+    """
+    A batch from a prioritized replay buffer: the fields of SB3's ``ReplayBufferSamples`` (in the same order, so
+    code written for those keeps working), then what a prioritized update needs.
+
+    :param observations: observations, shape ``(batch, *obs_shape)``
+    :param actions: actions taken, shape ``(batch, action_dim)``
+    :param next_observations: observations to bootstrap from (``n_steps`` later for n-step returns)
+    :param dones: 1.0 where the return must not bootstrap (termination, not a time-limit truncation), shape ``(batch, 1)``
+    :param rewards: rewards (discounted n-step sums for n-step returns), shape ``(batch, 1)``
+    :param discounts: discount of the bootstrap value per sample (``gamma ** k``) for n-step returns, shape
+        ``(batch, 1)``; None for one-step transitions, where the algorithm's ``gamma`` applies
+    :param weights: importance-sampling weights ``(N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, shape ``(batch, 1)``
+    :param indices: position of each sample in the buffer (first axis of its storage), to update its priority
+    :param env_indices: env of each sample (second axis of the storage), to update its priority
+    """
+
+    observations: th.Tensor
+    actions: th.Tensor
+    next_observations: th.Tensor
+    dones: th.Tensor
+    rewards: th.Tensor
+    discounts: th.Tensor | None
+    weights: th.Tensor
+    indices: np.ndarray
+    env_indices: np.ndarray

@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
+
+OBS = spaces.Box(-10, 10, (3,), np.float32)
+ACT = spaces.Discrete(4)
+# Chi-square critical value for 7 degrees of freedom at p = 0.001.
+CHI2_7DOF_999 = 24.322
+
+
+class BoxEnv(gym.Env):
+    """Only its spaces matter: it gives VecNormalize the buffer's observation shape."""
+
+    observation_space = OBS
+    action_space = ACT
+
+
+def normalizer(n_envs: int) -> VecNormalize:
+    """VecNormalize with non-trivial statistics."""
+    env = VecNormalize(DummyVecEnv([BoxEnv] * n_envs), gamma=0.9)
+    env.obs_rms.mean, env.obs_rms.var = np.array([1.0, -1.0, 0.5]), np.array([4.0, 0.25, 1.0])
+    env.ret_rms.var = np.array(9.0)
+    return env
+
+
+def make(size: int = 16, n_envs: int = 1, **kwargs: Any) -> PrioritizedReplayBuffer:
+    return PrioritizedReplayBuffer(size, OBS, ACT, device="cpu", n_envs=n_envs, **kwargs)
+
+
+def fill(
+    buffers: list[Any], steps: int, n_envs: int = 1, seed: int = 0, p_done: float = 0.2, p_truncated: float = 0.3
+) -> None:
+    """Add the same random transitions (with terminations and time-limit truncations) to every buffer."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        obs = rng.normal(size=(n_envs, 3)).astype(np.float32)
+        next_obs = rng.normal(size=(n_envs, 3)).astype(np.float32)
+        action = rng.integers(0, 4, (n_envs, 1))
+        reward = rng.normal(size=n_envs).astype(np.float32)
+        done = rng.random(n_envs) < p_done
+        infos = [{"TimeLimit.truncated": bool(d and rng.random() < p_truncated)} for d in done]
+        for buffer in buffers:
+            buffer.add(obs, next_obs, action, reward, done, infos)
+
+
+def assert_same_samples(ours: Any, theirs: Any, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        th.testing.assert_close(getattr(ours, name), getattr(theirs, name), msg=name)
+
+
+# --- sampling by priority --------------------------------------------------------------------------------------------
+
+
+def test_new_transitions_enter_at_max_priority() -> None:
+    buffer = make(alpha=0.5)
+    fill([buffer], 3)
+    np.testing.assert_array_equal(buffer.priorities()[:3, 0], 1.0)  # max priority starts at 1
+    assert (buffer.priorities()[3:] == 0).all()
+    buffer.update_priorities(np.array([0, 1]), np.array([0, 0]), np.array([-4.0, 0.5]))
+    assert buffer.max_priority == pytest.approx(4.0 + buffer.eps)
+    fill([buffer], 1)
+    assert buffer.priorities()[3, 0] == pytest.approx((4.0 + buffer.eps) ** 0.5)
+    buffer.update_priorities(np.array([0]), np.array([0]), np.array([0.1]))  # the max priority never decreases
+    fill([buffer], 1)
+    assert buffer.priorities()[4, 0] == pytest.approx((4.0 + buffer.eps) ** 0.5)
+
+
+def test_importance_weights_by_hand() -> None:
+    buffer = make(size=4, alpha=0.5, beta=0.5, eps=0.25)
+    fill([buffer], 4)
+    buffer.update_priorities(np.arange(4), np.zeros(4, dtype=int), np.array([0.0, 0.75, -3.75, 8.75]))
+    # priorities |delta| + eps = 0.25, 1, 4, 9; p^alpha = 0.5, 1, 2, 3; total 6.5; N = 4
+    # P = 1/13, 2/13, 4/13, 6/13; N P = 4/13, 8/13, 16/13, 24/13
+    # w = (N P)^-1/2 / max_j (N P_j)^-1/2 = sqrt((4/13) / (N P)) = 1, 1/sqrt(2), 1/2, 1/sqrt(6)
+    np.random.seed(0)
+    batch = buffer.sample(64)
+    expected = np.array([1.0, 1 / np.sqrt(2), 0.5, 1 / np.sqrt(6)])[batch.indices]
+    np.testing.assert_allclose(batch.weights.numpy().reshape(-1), expected, rtol=1e-6)
+    assert batch.weights.shape == (64, 1) and batch.weights.dtype == th.float32
+    # Annealed beta = 1: w = (4/13) / (N P)
+    buffer.set_beta(1.0)
+    batch = buffer.sample(64)
+    np.testing.assert_allclose(batch.weights.numpy().reshape(-1), np.array([1.0, 0.5, 0.25, 1 / 6])[batch.indices], rtol=1e-6)
+
+
+def test_sampling_frequencies_follow_priorities_over_all_envs() -> None:
+    n_envs, alpha = 4, 0.7
+    buffer = make(size=8, n_envs=n_envs, alpha=alpha)  # 2 positions of 4 envs
+    fill([buffer], 2, n_envs=n_envs)  # 8 transitions: positions 0-1, envs 0-3
+    rng = np.random.default_rng(1)
+    td = rng.random((2, n_envs)) * 5
+    positions, envs = np.divmod(np.arange(8), n_envs)
+    buffer.update_priorities(positions, envs, td[positions, envs])
+    np.random.seed(0)
+    counts = np.zeros((2, n_envs))
+    n_batches, batch_size = 2_000, 64
+    for _ in range(n_batches):
+        batch = buffer.sample(batch_size)
+        np.add.at(counts, (batch.indices, batch.env_indices), 1)
+    p = (td + buffer.eps) ** alpha
+    expected = n_batches * batch_size * p / p.sum()
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < CHI2_7DOF_999
+    assert (counts > 0).all()  # every env is sampled
+
+
+def test_stratified_sampling_covers_the_segments() -> None:
+    buffer = make(size=1000, alpha=1.0)
+    fill([buffer], 1000)
+    batch = buffer.sample(100)  # equal priorities: one sample in each tenth of the buffer, in order
+    np.testing.assert_array_equal(batch.indices // 10, np.arange(100))
+
+
+def test_update_priorities_changes_exactly_the_sampled_leaves() -> None:
+    buffer = make(size=64, n_envs=2, alpha=0.6)  # 32 positions of 2 envs
+    fill([buffer], 32, n_envs=2)
+    buffer.update_priorities(*np.divmod(np.arange(64), 2), np.linspace(0.1, 3, 64))
+    before = buffer.priorities().copy()
+    batch = buffer.sample(8)
+    td = np.arange(1, 9) * 10.0
+    buffer.update_priorities(batch.indices, batch.env_indices, td)
+    after = buffer.priorities()
+    changed = np.zeros_like(before, dtype=bool)
+    changed[batch.indices, batch.env_indices] = True
+    np.testing.assert_array_equal(after[~changed], before[~changed])
+    expected = before.copy()
+    expected[batch.indices, batch.env_indices] = (td + buffer.eps) ** 0.6
+    np.testing.assert_allclose(after, expected)
+    assert buffer._sum_tree.total() == pytest.approx(after.sum())
+    assert buffer._min_tree.min() == pytest.approx(after.min())
+
+
+# --- same transitions as SB3's buffers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+@pytest.mark.parametrize("n_steps", [2, 5])
+def test_n_step_returns_equal_sb3(n_envs: int, n_steps: int) -> None:
+    kwargs = dict(device="cpu", n_envs=n_envs, n_steps=n_steps, gamma=0.9)
+    ours = PrioritizedReplayBuffer(40 * n_envs, OBS, ACT, **kwargs)  # 40 positions
+    theirs = NStepReplayBuffer(40 * n_envs, OBS, ACT, **kwargs)
+    fill([ours, theirs], 47, n_envs=n_envs)  # wraps around: the newest transition is in the middle of the storage
+    for env in (None, normalizer(n_envs)):
+        batch_inds = np.arange(40)
+        np.random.seed(3)
+        expected = theirs._get_samples(batch_inds, env=env)  # draws its env indices with np.random
+        np.random.seed(3)
+        env_indices = np.random.randint(0, n_envs, size=batch_inds.shape)
+        assert_same_samples(
+            ours._get_samples(batch_inds, env=env, env_indices=env_indices),
+            expected,
+            ("observations", "actions", "next_observations", "dones", "rewards", "discounts"),
+        )
+
+
+@pytest.mark.parametrize("handle_timeout_termination", [True, False])
+def test_one_step_samples_equal_sb3(handle_timeout_termination: bool) -> None:
+    kwargs = dict(device="cpu", n_envs=2, handle_timeout_termination=handle_timeout_termination)
+    ours = PrioritizedReplayBuffer(40, OBS, ACT, **kwargs)  # 20 positions
+    theirs = ReplayBuffer(40, OBS, ACT, **kwargs)
+    fill([ours, theirs], 25, n_envs=2)
+    for env in (None, normalizer(2)):
+        batch_inds = np.arange(20)
+        np.random.seed(3)
+        expected = theirs._get_samples(batch_inds, env=env)
+        np.random.seed(3)
+        env_indices = np.random.randint(0, 2, size=batch_inds.shape)
+        ours_samples = ours._get_samples(batch_inds, env=env, env_indices=env_indices)
+        assert_same_samples(ours_samples, expected, ("observations", "actions", "next_observations", "dones", "rewards"))
+        assert ours_samples.discounts is None  # the algorithm's gamma applies
+
+
+def test_optimize_memory_usage_samples_equal_sb3_and_skip_the_overwritten_slot() -> None:
+    kwargs = dict(device="cpu", n_envs=2, optimize_memory_usage=True, handle_timeout_termination=False)
+    ours = PrioritizedReplayBuffer(20, OBS, ACT, **kwargs)  # 10 positions
+    theirs = ReplayBuffer(20, OBS, ACT, **kwargs)
+    fill([ours, theirs], 13, n_envs=2)
+    assert not hasattr(ours, "next_observations")
+    batch_inds = np.array([0, 1, 2, 4, 5, 6, 7, 8, 9])  # all but self.pos == 3
+    np.random.seed(0)
+    expected = theirs._get_samples(batch_inds)
+    np.random.seed(0)
+    env_indices = np.random.randint(0, 2, size=batch_inds.shape)
+    assert_same_samples(
+        ours._get_samples(batch_inds, env_indices=env_indices),
+        expected,
+        ("observations", "actions", "next_observations", "dones", "rewards"),
+    )
+    assert (ours.priorities()[ours.pos] == 0).all()
+    assert not (ours.sample(2_000).indices == ours.pos).any()
+    ours.update_priorities(np.array([ours.pos, 0]), np.array([0, 0]), np.array([5.0, 1.0]))  # stale: ignored
+    assert (ours.priorities()[ours.pos] == 0).all()
+    with pytest.raises(ValueError, match="only with n_steps=1"):
+        make(optimize_memory_usage=True, handle_timeout_termination=False, n_steps=3)
+    with pytest.raises(ValueError, match="handle_timeout_termination"):
+        make(optimize_memory_usage=True)
+
+
+def test_truncation_is_bootstrapped_termination_is_not() -> None:
+    for handle_timeout_termination, truncated_done in ((True, 0.0), (False, 1.0)):
+        for n_steps in (1, 3):
+            buffer = make(size=8, n_envs=2, n_steps=n_steps, handle_timeout_termination=handle_timeout_termination)
+            obs = np.zeros((2, 3), np.float32)
+            # env 0 is truncated by a time limit, env 1 terminates
+            infos = [{"TimeLimit.truncated": True}, {"TimeLimit.truncated": False}]
+            buffer.add(obs, obs + 1, np.zeros((2, 1)), np.ones(2, np.float32), np.array([True, True]), infos)
+            samples = buffer._get_samples(np.array([0, 0]), env_indices=np.array([0, 1]))
+            np.testing.assert_array_equal(samples.dones.numpy().reshape(-1), [truncated_done, 1.0])
+
+
+# --- persistence, errors ---------------------------------------------------------------------------------------------
+
+
+def test_pickle_keeps_priorities_and_sampling() -> None:
+    buffer = make(size=100, n_envs=2, n_steps=3)  # 50 positions
+    fill([buffer], 60, n_envs=2)
+    buffer.update_priorities(*np.divmod(np.arange(100), 2), np.linspace(0, 5, 100))
+    copy = pickle.loads(pickle.dumps(buffer))
+    np.testing.assert_array_equal(copy.priorities(), buffer.priorities())
+    assert copy.max_priority == buffer.max_priority
+    np.random.seed(1)
+    a = buffer.sample(32)
+    np.random.seed(1)
+    b = copy.sample(32)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.env_indices, b.env_indices)
+    assert isinstance(a, PrioritizedReplayBufferSamples)
+
+
+def test_reset_clears_priorities() -> None:
+    buffer = make()
+    fill([buffer], 5)
+    buffer.update_priorities(np.array([0]), np.array([0]), np.array([9.0]))
+    buffer.reset()
+    assert buffer.size() == 0 and buffer.max_priority == 1.0 and (buffer.priorities() == 0).all()
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(alpha=-0.1), "alpha must be >= 0"),
+        (dict(beta=1.5), r"beta must be in \[0, 1\]"),
+        (dict(beta=-0.1), r"beta must be in \[0, 1\]"),
+        (dict(eps=0.0), "eps must be > 0"),
+        (dict(n_steps=0), "n_steps must be an integer >= 1"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
+
+
+def test_bad_updates_raise() -> None:
+    buffer = make(size=8, n_envs=2)
+    fill([buffer], 3, n_envs=2)
+    with pytest.raises(ValueError, match="same length"):
+        buffer.update_priorities(np.array([0, 1]), np.array([0]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match="finite"):
+        buffer.update_priorities(np.array([0]), np.array([0]), np.array([np.nan]))
+    with pytest.raises(IndexError, match="not stored"):
+        buffer.update_priorities(np.array([3]), np.array([0]), np.array([1.0]))  # position 3 is empty
+    with pytest.raises(IndexError, match="not stored"):
+        buffer.update_priorities(np.array([0]), np.array([2]), np.array([1.0]))  # no env 2
+    with pytest.raises(TypeError, match="integers"):
+        buffer.update_priorities(np.array([0.0]), np.array([0]), np.array([1.0]))
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\]"):
+        buffer.set_beta(2.0)
+    with pytest.raises(ValueError, match="Dict observation"):
+        PrioritizedReplayBuffer(8, spaces.Dict({"a": OBS}), ACT)
