@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up from a clean clone, then run the main job on the embedded defaults (local files, SQLite for Optuna):
-# train and evaluate PPO (CartPole-v1) and tabular Q-learning (Taxi-v4) from zoo_configs/, then a short
-# tuning study of PPO. Models, learning curves and the study's report land under runs/.
+# train and evaluate PPO, REINFORCE and D3QN (CartPole-v1) and tabular Q-learning (Taxi-v4) from zoo_configs/,
+# then a short tuning study of PPO. Models, learning curves and the study's report land under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,7 +14,13 @@ $PY -m sb3_ext evaluate --model "$(latest ppo CartPole-v1)/model.zip" --episodes
 $PY -m sb3_ext train --algo qlearning --env Taxi-v4 --seed 0 --eval-freq 50000 --eval-episodes 20 --log-folder runs
 $PY -m sb3_ext evaluate --model "$(latest qlearning Taxi-v4)/model.zip" --episodes 100
 
+$PY -m sb3_ext train --algo reinforce --env CartPole-v1 -n 30000 --seed 0 --eval-freq 10000 --log-folder runs
+$PY -m sb3_ext evaluate --model "$(latest reinforce CartPole-v1)/model.zip" --episodes 20
+
+$PY -m sb3_ext train --algo d3qn --env CartPole-v1 -n 30000 --seed 0 --eval-freq 10000 --log-folder runs
+$PY -m sb3_ext evaluate --model "$(latest d3qn CartPole-v1)/model.zip" --episodes 20
+
 $PY -m tuning --algo ppo --env CartPole-v1 --n-trials 6 --n-timesteps 10000 --n-evaluations 4 \
   --output-folder runs/tuning --study-name ppo-cartpole-demo
 echo
-echo "Models and learning curves: runs/ppo/, runs/qlearning/; tuning report: runs/tuning/ppo-cartpole-demo/report.md"
+echo "Models and learning curves: runs/<algo>/<env>_<n>/; tuning report: runs/tuning/ppo-cartpole-demo/report.md"
