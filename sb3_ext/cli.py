@@ -22,19 +22,26 @@ from sb3_ext.config import ZooConfig, load_zoo_config, parse_value
 from sb3_ext.errors import ConfigError, Sb3ExtError
 from sb3_ext.registry import ALGOS, get_algo
 
-__all__ = ["main"]
+__all__ = ["OneLineErrorParser", "key_value", "main"]
 
 PROG = "sb3-ext"
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def key_value(text: str) -> tuple[str, Any]:
+    """
+    Parse a ``key=value`` override (the value as YAML reads it).
+
+    :param text: the argument
+    :return: the key and the value
+    :raises argparse.ArgumentTypeError: without ``=`` or key
+    """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
@@ -42,8 +49,8 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
 
     train = sub.add_parser("train", help="train an algorithm from its zoo config, with periodic evaluation")
     train.add_argument("--algo", required=True, help=f"registry key: {', '.join(sorted(ALGOS))}")
@@ -60,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--hyperparams",
         nargs="+",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="overrides, e.g. learning_rate=lin_1e-3",

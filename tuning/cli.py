@@ -8,9 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from sb3_ext.config import parse_value
+from sb3_ext.cli import OneLineErrorParser, key_value
 from sb3_ext.errors import Sb3ExtError
 from sb3_ext.registry import ALGOS
 
@@ -19,22 +18,10 @@ __all__ = ["main"]
 PROG = "python -m tuning"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _key_value(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
-    return key.strip(), parse_value(value)
-
-
 def _build_parser() -> argparse.ArgumentParser:
     from tuning.study import PRUNERS, SAMPLERS
 
-    p = _Parser(prog=PROG, description="Tune the hyperparameters of any registered algorithm with Optuna.")
+    p = OneLineErrorParser(prog=PROG, description="Tune the hyperparameters of any registered algorithm with Optuna.")
     p.add_argument("--algo", required=True, help=f"registry key: {', '.join(sorted(ALGOS))}")
     p.add_argument("--env", required=True, help="gymnasium environment id")
     p.add_argument("--config", help="zoo-format YAML whose entry is the base (default: zoo_configs/<algo>.yml)")
@@ -54,7 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-folder", default="tuning_runs", help="outputs go to OUTPUT_FOLDER/<study-name>/")
     p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
     p.add_argument("--search-space", help="YAML file replacing or narrowing the search space")
-    p.add_argument("--hyperparams", nargs="+", type=_key_value, default=[], metavar="KEY=VALUE", help="fixed overrides")
+    p.add_argument("--hyperparams", nargs="+", type=key_value, default=[], metavar="KEY=VALUE", help="fixed overrides")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (RDB storages)")
     p.add_argument("--rerun-trial", type=int, metavar="N", help="re-run trial N of the study and compare its values")
