@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sb3_ext.cli import OneLineErrorParser, key_value
 from sb3_ext.errors import Sb3ExtError
@@ -59,23 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     import optuna
 
-    from tuning.study import optimize, rerun_trial
+    from tuning.study import default_storage, optimize, rerun_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if args.rerun_trial is not None:
             study_name = args.study_name or f"{args.algo}-{args.env}"
-            from pathlib import Path
-
-            storage = args.storage or f"sqlite:///{(Path(args.output_folder) / study_name / 'study.db').resolve()}"
-            if (
-                "://" not in storage
-                or not storage.startswith("sqlite:///")
-                or Path(storage.removeprefix("sqlite:///")).is_file()
-            ):
-                stored, again = rerun_trial(study_name, args.rerun_trial, storage)
-            else:
+            storage = args.storage or default_storage(args.output_folder, study_name)
+            if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
                 raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
+            stored, again = rerun_trial(study_name, args.rerun_trial, storage)
             same = stored == again
             print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
             return 0 if same else 1

@@ -29,9 +29,10 @@ from sb3_ext.config import check_env_id, load_zoo_config
 from sb3_ext.errors import ConfigError, Sb3ExtError, suggest
 from sb3_ext.registry import get_algo
 from tuning.objective import OBJECTIVES, TuningTask, evaluate_trial
+from tuning.report import write_report
 from tuning.search_spaces import SEARCH_SPACES, Param, load_search_space
 
-__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "make_storage", "optimize", "rerun_trial", "write_outputs"]
+__all__ = ["PRUNERS", "SAMPLERS", "default_storage", "make_pruner", "make_sampler", "make_storage", "optimize", "rerun_trial"]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "halving", "hyperband", "none")
@@ -113,6 +114,15 @@ def make_storage(url: str, heartbeat_interval: int = 10) -> optuna.storages.Base
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot open storage '{url}': {first_line}") from None
+
+
+def default_storage(output_folder: str | Path, study_name: str) -> str:
+    """
+    :param output_folder: the run's output folder
+    :param study_name: the study
+    :return: the URL of the SQLite file a study uses when no storage is given
+    """
+    return f"sqlite:///{(Path(output_folder) / study_name / 'study.db').resolve()}"
 
 
 def _retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
@@ -327,7 +337,7 @@ def optimize(  # noqa: C901
     study_name = study_name or f"{algo}-{env_id}"
     out = Path(output_folder) / study_name
     created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the top folder we create
-    storage_url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    storage_url = storage or default_storage(output_folder, study_name)
     try:
         out.mkdir(parents=True, exist_ok=True)
         opened = make_storage(storage_url, heartbeat_interval)
@@ -400,7 +410,7 @@ def optimize(  # noqa: C901
         if bar is not None:
             bar.n = min(n_new, _count_finished(study) - finished_before)
             bar.close()
-    write_outputs(study, out, task)
+    write_report(study, out, task)
     if verbose:
         states = [t.state for t in study.get_trials(deepcopy=False)]
         counts = ", ".join(f"{s.name.lower()} {states.count(s)}" for s in (*_FINISHED, TrialState.WAITING) if states.count(s))
@@ -431,20 +441,6 @@ def _settings(task: TuningTask) -> dict[str, Any]:
 
 def _has_complete(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def write_outputs(study: optuna.Study, out: str | Path, task: TuningTask) -> None:
-    """
-    Write the outputs of a study: ``best.yml`` (the best trial as a zoo-format entry), ``trials.csv``, the plots
-    ``optimization_history.png``, ``param_importances.png`` and ``intermediate_values.png``, and ``report.md``.
-
-    :param study: the study
-    :param out: output folder
-    :param task: what was tuned
-    """
-    from tuning.report import write_report
-
-    write_report(study, Path(out), task)
 
 
 def rerun_trial(study_name: str, trial_number: int, storage: str) -> tuple[list[float], list[float]]:

@@ -126,13 +126,19 @@ class TabularPolicy(BasePolicy):
             obs = obs.reshape(-1, len(self.dims))
         return np.ravel_multi_index(tuple((obs - self._starts).T), tuple(self.dims)), batch
 
+    def rows(self, states: np.ndarray) -> np.ndarray:
+        """
+        :param states: table rows
+        :return: the Q-values used for acting at these rows (summed over both tables for double Q-learning)
+        """
+        return self.tables[0][states] if self.n_tables == 1 else self.tables[:, states].sum(axis=0)
+
     def greedy(self, states: np.ndarray) -> np.ndarray:
         """
         :param states: table rows
         :return: the greedy action of each row (the first one on ties)
         """
-        q = self.tables[0, states] if self.n_tables == 1 else self.tables[:, states].sum(axis=0)
-        return q.argmax(axis=-1)
+        return self.rows(states).argmax(axis=-1)
 
     def predict(
         self,

@@ -191,11 +191,6 @@ class QLearning(BaseAlgorithm):
         """The Q-table, shape ``(n_states, n_actions)`` (for double Q-learning, the mean of the two tables)."""
         return self.policy.q_values
 
-    def _rows(self, states: np.ndarray) -> np.ndarray:
-        """Q-values used for acting at these states (summed over both tables for double Q-learning)."""
-        tables = self.policy.tables
-        return tables[0][states] if len(tables) == 1 else tables[:, states].sum(axis=0)
-
     def _uniforms(self, n: int) -> np.ndarray:
         """``n`` uniforms on [0, 1) from the seeded generator, drawn in blocks (one call per step costs more than a slice)."""
         if self._uniform_pos + n > len(self._uniform_block):
@@ -214,7 +209,7 @@ class QLearning(BaseAlgorithm):
         return actions
 
     def _explore(self, states: np.ndarray, eps: float) -> np.ndarray:
-        return self._epsilon_greedy(self._rows(states), eps)
+        return self._epsilon_greedy(self.policy.rows(states), eps)
 
     def _update(
         self,
@@ -300,7 +295,7 @@ class QLearning(BaseAlgorithm):
                 break
             eps = self.exploration_rate
             next_states, _ = policy.obs_to_index(new_obs)
-            next_rows = self._rows(next_states)
+            next_rows = self.policy.rows(next_states)
             next_actions = self._epsilon_greedy(next_rows, eps)
             boot_states, boot_rows, boot_actions, terminated = next_states, next_rows, next_actions, None
             if dones.any():
@@ -317,7 +312,7 @@ class QLearning(BaseAlgorithm):
                     )
                     boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
                     boot_states[truncated] = final_states
-                    boot_rows[truncated] = self._rows(final_states)
+                    boot_rows[truncated] = self.policy.rows(final_states)
                     boot_actions[truncated] = self._epsilon_greedy(boot_rows[truncated], eps)
                 self._log_episodes(len(ended), log_interval)
             if self.num_timesteps > self.learning_starts:

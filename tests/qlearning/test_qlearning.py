@@ -107,7 +107,7 @@ def test_one_step_of_each_rule(two_action_model: QLearning, rule: str, expected:
         actions=np.array([1]),
         rewards=np.array([2.0]),
         next_states=next_states,
-        next_rows=model._rows(next_states),
+        next_rows=model.policy.rows(next_states),
         next_actions=np.array([0]),
         terminated=None,
         alpha=0.5,
@@ -127,7 +127,7 @@ def test_terminated_transition_does_not_bootstrap(two_action_model: QLearning) -
         np.array([1]),
         np.array([2.0]),
         next_states,
-        model._rows(next_states),
+        model.policy.rows(next_states),
         np.array([0]),
         np.array([True]),
         0.5,
@@ -150,7 +150,15 @@ def test_double_q_cross_update(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(model, "_rng", Coins())
     states, next_states = np.array([0, 0]), np.array([1, 1])
     model._update(
-        states, np.array([0, 1]), np.array([1.0, 1.0]), next_states, model._rows(next_states), np.array([0, 0]), None, 1.0, 0.0
+        states,
+        np.array([0, 1]),
+        np.array([1.0, 1.0]),
+        next_states,
+        model.policy.rows(next_states),
+        np.array([0, 0]),
+        None,
+        1.0,
+        0.0,
     )
     assert tables[0, 0, 0] == pytest.approx(1 + 0.9 * 2)  # A picks action 0 at state 1, B values it: 2
     assert tables[1, 0, 1] == pytest.approx(1 + 0.9 * 1)  # B picks action 1 at state 1, A values it: 1
