@@ -171,19 +171,21 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         if self.size() == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         self._write_pending()
-        total = self._sum_tree.total()
-        values = (np.arange(batch_size) + np.random.random(batch_size)) * (total / batch_size)
-        leaves = self._sum_tree.find_prefixsum_idx(values)
+        values = np.random.random(batch_size)
+        values += np.arange(batch_size)
+        values *= self._sum_tree.total() / batch_size
+        leaves, priorities = self._sum_tree.find(values)
         if self.n_envs == 1:
             batch_inds, env_indices = leaves, np.zeros_like(leaves)
         else:
             batch_inds, env_indices = np.divmod(leaves, self.n_envs)
         # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / p_min)^-beta for the stored p = priority^alpha
-        weights = (self._sum_tree.leaves().take(leaves) / self._min_tree.min()) ** -self.beta
+        priorities /= self._min_tree.min()
+        weights = np.power(priorities, -self.beta, dtype=np.float32)
         samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
         return PrioritizedReplayBufferSamples(
             *samples,
-            weights=self._tensor(weights.astype(np.float32).reshape(-1, 1)),
+            weights=self._tensor(weights.reshape(-1, 1)),
             indices=batch_inds,
             env_indices=env_indices,
         )
