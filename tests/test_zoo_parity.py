@@ -4,6 +4,7 @@ gives the same model kwargs, budget, n_envs, normalisation and wrappers as the z
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,8 +49,22 @@ def _cases() -> Iterator[Any]:
                 env_id = next(e for e in FALLBACK_ENVS if e not in data)
             else:
                 env_id = entry
-            if _available(env_id):
-                yield pytest.param(algo, entry, env_id, id=f"{algo}-{entry}")
+            if not _available(env_id):
+                continue
+            missing = _missing_modules(data[entry])
+            marks = [pytest.mark.skip(reason=f"needs {', '.join(missing)}, not installed")] if missing else []
+            yield pytest.param(algo, entry, env_id, id=f"{algo}-{entry}", marks=marks)
+
+
+def _missing_modules(entry: dict[str, Any]) -> list[str]:
+    """Top-level modules named by the entry's wrappers and callbacks that cannot be imported (e.g. CarRacing's 'ae')."""
+    names: list[str] = []
+    for key in ("env_wrapper", "callback"):
+        specs = entry.get(key) or []
+        for spec in specs if isinstance(specs, list) else [specs]:
+            names += list(spec) if isinstance(spec, dict) else [spec]
+    modules = {name.split(".")[0] for name in names if isinstance(name, str) and "." in name}
+    return sorted(m for m in modules if importlib.util.find_spec(m) is None)
 
 
 CASES = list(_cases())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 from stable_baselines3.common.vec_env.util import dict_to_obs
@@ -19,23 +23,42 @@ class LightDummyVecEnv(DummyVecEnv):
     Observations are still returned as fresh arrays (``ndarray.copy``), and each step returns new info dicts (a shallow
     copy of what the env returned), so keys added to them later never reach the env; only mutable *values* an env keeps
     and changes in place between steps would be shared, which gymnasium's own environments never do.
-    Use it exactly like ``DummyVecEnv``, e.g.
+    Actions of a ``Discrete`` space reach the envs as Python ints (``DummyVecEnv`` passes numpy integers), which tabular
+    envs look up in their transition dicts faster. Use it exactly like ``DummyVecEnv``, e.g.
     ``make_vec_env("Taxi-v4", n_envs=8, vec_env_cls=LightDummyVecEnv)``.
+
+    :param env_fns: functions that each create one environment
     """
 
+    def __init__(self, env_fns: list[Callable[[], gym.Env]]) -> None:
+        super().__init__(env_fns)
+        # Discrete actions are passed on as Python ints: tabular envs index dicts with them, faster than with numpy ints.
+        self._int_actions = isinstance(self.action_space, spaces.Discrete)
+        # Observations that are not dicts are written straight into their one buffer.
+        self._obs_buffer = next(iter(self.buf_obs.values())) if self.keys == [None] else None
+
     def step_wait(self) -> VecEnvStepReturn:
-        for env_idx in range(self.num_envs):
-            obs, self.buf_rews[env_idx], terminated, truncated, info = self.envs[env_idx].step(self.actions[env_idx])
+        actions = self.actions
+        if self._int_actions and isinstance(actions, np.ndarray) and actions.ndim == 1:
+            actions = actions.tolist()
+        rewards, dones, infos, obs_buffer = self.buf_rews, self.buf_dones, self.buf_infos, self._obs_buffer
+        for env_idx, env in enumerate(self.envs):
+            obs, rewards[env_idx], terminated, truncated, info = env.step(actions[env_idx])
             info = dict(info)
-            done = terminated or truncated
-            self.buf_dones[env_idx] = done
             info["TimeLimit.truncated"] = truncated and not terminated
+            done = terminated or truncated
+            dones[env_idx] = done
             if done:
                 info["terminal_observation"] = obs
-                obs, self.reset_infos[env_idx] = self.envs[env_idx].reset()
-            self.buf_infos[env_idx] = info
-            self._save_obs(env_idx, obs)
-        return self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), list(self.buf_infos)
+                obs, self.reset_infos[env_idx] = env.reset()
+            infos[env_idx] = info
+            if obs_buffer is None:
+                self._save_obs(env_idx, obs)
+            else:
+                obs_buffer[env_idx] = obs
+        return self._obs_from_buf(), rewards.copy(), dones.copy(), list(infos)
 
     def _obs_from_buf(self) -> VecEnvObs:
+        if self._obs_buffer is not None:
+            return self._obs_buffer.copy()
         return dict_to_obs(self.observation_space, {key: array.copy() for key, array in self.buf_obs.items()})

@@ -67,12 +67,13 @@ class TabularPolicy(BasePolicy):
         self.n_tables = n_tables
         self.dims = table_shape(observation_space)
         self._starts = self._component_starts(observation_space)
+        self._rows_are_observations = isinstance(observation_space, spaces.Discrete) and observation_space.start == 0
         self.n_states = int(np.prod(self.dims))
         self.n_actions = int(action_space.n)
         self.register_buffer(
             "q_tables", th.full((n_tables, self.n_states, self.n_actions), self.initial_q_value, dtype=th.float64)
         )
-        self.tables: np.ndarray = self.get_buffer("q_tables").numpy()  # shares memory with the buffer
+        self._share_tables()
 
     @staticmethod
     def _component_starts(observation_space: spaces.Space) -> np.ndarray:
@@ -82,9 +83,15 @@ class TabularPolicy(BasePolicy):
             return np.asarray(observation_space.start, dtype=np.int64).reshape(-1)
         return np.array([s.start for s in observation_space.spaces], dtype=np.int64)  # type: ignore[attr-defined]
 
+    def _share_tables(self) -> None:
+        """Numpy views of the tables buffer (same memory): :attr:`tables`, and :attr:`flat_tables` for flat indexing."""
+        self.tables: np.ndarray = self.get_buffer("q_tables").numpy()
+        self.flat_tables: np.ndarray = self.tables.reshape(-1)
+        self._first_table: np.ndarray = self.tables[0]
+
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        self.tables = self.get_buffer("q_tables").numpy()
+        self._share_tables()
 
     def _apply(self, fn: Any, recurse: bool = True) -> TabularPolicy:
         # The table is updated through a numpy view: it stays on the CPU whatever device is asked for.
@@ -110,9 +117,9 @@ class TabularPolicy(BasePolicy):
         :param observation: one observation or a batch (as a VecEnv returns them; a tuple of arrays for ``Tuple`` spaces)
         :return: the row indices (1-D) and whether the input was a batch
         """
+        if self._rows_are_observations and isinstance(observation, np.ndarray) and observation.ndim == 1:
+            return observation, True  # a VecEnv batch of a Discrete space starting at 0: already row indices
         if isinstance(self.observation_space, spaces.Discrete):
-            if self._starts[0] == 0 and isinstance(observation, np.ndarray) and observation.ndim == 1:
-                return observation, True  # a VecEnv batch, already row indices
             obs = np.asarray(observation, dtype=np.int64)
             batch = obs.ndim > 0
             return obs.reshape(-1) - self._starts[0], batch
@@ -131,7 +138,7 @@ class TabularPolicy(BasePolicy):
         :param states: table rows
         :return: the Q-values used for acting at these rows (summed over both tables for double Q-learning)
         """
-        return self.tables[0][states] if self.n_tables == 1 else self.tables[:, states].sum(axis=0)
+        return self._first_table[states] if self.n_tables == 1 else self.tables[:, states].sum(axis=0)
 
     def greedy(self, states: np.ndarray) -> np.ndarray:
         """
