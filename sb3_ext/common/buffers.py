@@ -12,7 +12,7 @@ from stable_baselines3.common.buffers import NStepReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_ext.common.segment_tree import MinTree, SumTree, update_trees
+from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 
 __all__ = ["PrioritizedReplayBuffer"]
@@ -31,8 +31,11 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     ``p = |TD error| + eps`` after a training step.
 
     The samples carry importance-sampling weights ``w_i = (N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, where ``N``
-    is the number of stored transitions and the max runs over the whole buffer; the ``N`` and the totals cancel, so
-    ``w_i = (p_i / p_min) ** (-alpha * beta)``, with ``p_min`` kept by a :class:`~sb3_ext.common.segment_tree.MinTree`.
+    is the number of stored transitions and the max runs over the batch (Schaul et al., Algorithm 1), so the largest
+    weight of every batch is 1; the ``N`` and the totals cancel: ``w_i = (p_i / min_j p_j) ** (-alpha * beta)``.
+    Normalising by the smallest priority of the whole buffer instead would scale every update by
+    ``(p_min / p_i) ** (alpha * beta)``: once one stored transition has a TD error near 0 (priority ``eps``), that
+    shrinks the step size by orders of magnitude and stalls learning.
 
     Episode ends follow SB3: with ``handle_timeout_termination`` (the default), a time-limit truncation is not a
     termination (the target bootstraps from the final observation); rewards and observations are normalised at
@@ -109,7 +112,6 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     def _new_trees(self) -> None:
         # Leaf ``pos * n_envs + env`` holds the priority ``p ** alpha`` of the transition (pos, env).
         self._sum_tree = SumTree(self.buffer_size * self.n_envs)
-        self._min_tree = MinTree(self.buffer_size * self.n_envs)
         # Rows added since the trees were last read: they get their priority in one batched write, before any read
         # (no priority changes in between, so it is the largest priority at the time they were added).
         self._pending_rows: list[int] = []
@@ -153,12 +155,10 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
             return
         leaves = (np.array(self._pending_rows)[:, None] * self.n_envs + self._env_offsets).reshape(-1)
         self._pending_rows = []
-        update_trees((self._sum_tree, self._min_tree), leaves, np.full(len(leaves), self.max_priority**self.alpha))
+        self._sum_tree.update(leaves, np.full(len(leaves), self.max_priority**self.alpha))
         if self.optimize_memory_usage and self.full:
             # The observation of the transitions at ``pos`` was overwritten by the last add: they must not be sampled.
-            invalid = self.pos * self.n_envs + self._env_offsets
-            self._sum_tree.update(invalid, np.zeros(self.n_envs))
-            self._min_tree.update(invalid, np.full(self.n_envs, np.inf))
+            self._sum_tree.update(self.pos * self.n_envs + self._env_offsets, np.zeros(self.n_envs))
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
         """
@@ -179,8 +179,8 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
             batch_inds, env_indices = leaves, np.zeros_like(leaves)
         else:
             batch_inds, env_indices = np.divmod(leaves, self.n_envs)
-        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / p_min)^-beta for the stored p = priority^alpha
-        priorities /= self._min_tree.min()
+        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / min_j p_j)^-beta over the batch, for p = priority^alpha
+        priorities /= priorities.min()
         weights = np.power(priorities, -self.beta, dtype=np.float32)
         samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
         return PrioritizedReplayBufferSamples(
@@ -220,7 +220,7 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         if self.alpha != 1:
             priorities **= self.alpha
         # Checked above: positive finite priorities of stored transitions.
-        update_trees((self._sum_tree, self._min_tree), leaves, priorities)
+        self._sum_tree.update(leaves, priorities)
 
     def _get_samples(
         self, batch_inds: np.ndarray, env: VecNormalize | None = None, env_indices: np.ndarray | None = None

@@ -246,7 +246,7 @@ class SumTree(SegmentTree):
         nodes += self._root
         tree = self._value
         go_right = np.empty(len(values), dtype=bool)
-        # One level is five numpy calls on the whole batch, each writing into an array it owns.
+        # One level: a handful of numpy calls on the whole batch, in place where numpy allows it.
         for _ in range(self._levels):
             nodes += nodes  # left children
             left = tree[nodes]
