@@ -18,12 +18,11 @@ current leaves to float precision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import overload
 
 import numpy as np
 
-__all__ = ["MAX_ROOT_ROW", "MinTree", "SegmentTree", "SumTree", "update_trees"]
+__all__ = ["MAX_ROOT_ROW", "MinTree", "SegmentTree", "SumTree"]
 
 #: Largest number of nodes in the root row (a power of two).
 MAX_ROOT_ROW = 1024
@@ -130,7 +129,7 @@ class SegmentTree:
         path = nodes >> self._shifts
         return path, path[:-1] ^ 1
 
-    def _write(self, nodes: np.ndarray, values: np.ndarray, path: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def _write(self, nodes: np.ndarray, values: np.ndarray) -> None:
         """Write leaf nodes, then recompute each level of their ancestors, up to the root row, from both children."""
         tree = self._value
         tree[nodes] = values
@@ -139,31 +138,12 @@ class SegmentTree:
         current = tree[nodes]
         if self._levels == 0:
             return
-        ancestors, siblings = self._path(nodes) if path is None else path
+        ancestors, siblings = self._path(nodes)
         operation = self.operation
         for level in range(self._levels):
             # Fancy indexing, not ``take``: it is the faster of the two for a few hundred indices.
             operation(current, tree[siblings[level]], out=current)
             tree[ancestors[level + 1]] = current
-
-
-def update_trees(trees: Sequence[SegmentTree], index: np.ndarray, value: np.ndarray) -> None:
-    """
-    :meth:`SegmentTree.update` of several trees of the same capacity at the same leaves, finding the leaves'
-    ancestors once.
-
-    :param trees: the trees (same capacity)
-    :param index: leaf indices, as :meth:`SegmentTree.update` takes them (not checked)
-    :param value: their new values (not checked)
-    """
-    if len({tree.capacity for tree in trees}) > 1:
-        raise ValueError("update_trees needs trees of the same capacity")
-    if not trees:
-        return
-    nodes = index + trees[0]._size
-    path = trees[0]._path(nodes)
-    for tree in trees:
-        tree._write(nodes, value, path)
 
 
 class SumTree(SegmentTree):
