@@ -22,7 +22,7 @@ from sb3_ext.config import ZooConfig, load_zoo_config, parse_value
 from sb3_ext.errors import ConfigError, Sb3ExtError
 from sb3_ext.registry import ALGOS, get_algo
 
-__all__ = ["OneLineErrorParser", "key_value", "main"]
+__all__ = ["OneLineErrorParser", "exit_process", "key_value", "main", "run"]
 
 PROG = "sb3-ext"
 
@@ -228,6 +228,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     mean, std = evaluate_policy(model, env, n_eval_episodes=args.episodes, deterministic=not args.stochastic)
     print(f"{algo} on {env_id}: mean return {mean:.2f} +- {std:.2f} over {args.episodes} episodes")
     return 0
+
+
+def exit_process(code: int) -> NoReturn:
+    """
+    End the process with ``code``, as the command-line entry points do.
+
+    After Ctrl-C (code 130) the commands have saved what they save and printed their message; the process then ends
+    with ``os._exit`` once stdout and stderr are flushed. A regular interpreter exit after a KeyboardInterrupt that was
+    handled was seen to end now and then as "killed by SIGINT" (-2) instead of 130, under load.
+
+    :param code: the exit code
+    """
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def run() -> NoReturn:
+    """Console-script entry point: :func:`main` on ``sys.argv``, then :func:`exit_process`."""
+    exit_process(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,6 @@
 """``python -m tuning``: see :mod:`tuning.cli`."""
 
-import sys
-
-from tuning.cli import main
+from tuning.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

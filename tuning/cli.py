@@ -9,12 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from sb3_ext.cli import OneLineErrorParser, key_value
+from sb3_ext.cli import OneLineErrorParser, exit_process, key_value
 from sb3_ext.errors import Sb3ExtError
 from sb3_ext.registry import ALGOS
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 PROG = "python -m tuning"
 
@@ -105,3 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted; the running trial is marked FAIL and the study stays usable", file=sys.stderr)
         return 130
     return 0
+
+
+def run() -> NoReturn:
+    """Console-script entry point: :func:`main` on ``sys.argv``, then :func:`sb3_ext.cli.exit_process`."""
+    exit_process(main())
