@@ -14,21 +14,24 @@ Parts (``--parts``, all by default):
 - ``ablation``: CartPole-v1 with the zoo's DQN hyperparameters: DQN, then each of double Q, dueling, PER, 3-step
   returns alone, then all four; the same two figures.
 
-    python benchmarks/bench_d3qn.py [--parts throughput cartpole final ablation] [--seeds 0 1 2 3 4] [--smoke]
-                                    [--no-record] ...
+    python benchmarks/bench_d3qn.py [--parts throughput cartpole final ablation] [--seeds 0 1 2 3 4] [--workers N]
+                                    [--smoke] [--no-record] ...
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch as th
+import yaml
 from _common import report
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
@@ -73,13 +76,13 @@ def evaluate(model: BaseAlgorithm, env: gym.Env, episodes: int) -> float:
 
 
 def dqn_config(env_id: str) -> ZooConfig:
-    """The zoo's DQN config: ours, or rl_zoo3's for envs ours has no entry for."""
-    try:
+    """The zoo's DQN config: ours, or rl_zoo3's for envs ours has no entry of its own for (not its 'default')."""
+    ours = Path(__file__).parent.parent / "zoo_configs" / "dqn.yml"
+    if env_id in yaml.safe_load(ours.read_text()):
         return load_zoo_config("dqn", env_id)
-    except Exception:
-        import rl_zoo3
+    import rl_zoo3
 
-        return load_zoo_config("dqn", env_id, Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml")
+    return load_zoo_config("dqn", env_id, Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml")
 
 
 def ablation_model(cfg: ZooConfig, variant: dict[str, Any], seed: int) -> BaseAlgorithm:
@@ -171,6 +174,19 @@ def part_cartpole(args: argparse.Namespace) -> None:
     )
 
 
+def final_return(env_id: str, name: str, seed: int, steps: int | None, eval_episodes: int) -> float:
+    """Train ``name`` (d3qn or dqn) with its zoo config on ``env_id`` and return its final deterministic evaluation."""
+    th.set_num_threads(1)
+    cfg = load_zoo_config("d3qn", env_id) if name == "d3qn" else dqn_config(env_id)
+    steps = steps or cfg.n_timesteps
+    model = cfg.make_model(cfg.make_env(seed=seed), seed=seed).learn(steps)
+    eval_env = gym.make(env_id)
+    eval_env.reset(seed=10_000 + seed)
+    value = evaluate(model, eval_env, eval_episodes)
+    print(env_id, name, seed, steps, value, flush=True)
+    return value
+
+
 def part_final(args: argparse.Namespace) -> None:
     for env_id in args.final_envs:
         try:
@@ -178,16 +194,15 @@ def part_final(args: argparse.Namespace) -> None:
         except Exception as exc:  # Box2D missing for LunarLander
             print(f"skipping {env_id}: {exc}")
             continue
-        configs = {"d3qn": load_zoo_config("d3qn", env_id), "dqn": dqn_config(env_id)}
-        finals: dict[str, dict[int, float]] = {name: {} for name in configs}
-        for seed in args.final_seeds:
-            for name, cfg in configs.items():
-                steps = args.final_steps or cfg.n_timesteps
-                model = cfg.make_model(cfg.make_env(seed=seed), seed=seed).learn(steps)
-                eval_env = gym.make(env_id)
-                eval_env.reset(seed=10_000 + seed)
-                finals[name][seed] = evaluate(model, eval_env, args.eval_episodes)
-                print(env_id, name, seed, steps, finals[name][seed], flush=True)
+        jobs = [
+            (env_id, name, seed, args.final_steps, args.eval_episodes) for seed in args.final_seeds for name in ("d3qn", "dqn")
+        ]
+        # Runs are independent and single-threaded: --workers processes take them in turn (same results as one by one).
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            values = list(pool.map(final_return, *zip(*jobs, strict=True)))
+        finals: dict[str, dict[int, float]] = {"d3qn": {}, "dqn": {}}
+        for (_, name, seed, _, _), value in zip(jobs, values, strict=True):
+            finals[name][seed] = value
         medians = {name: statistics.median(values.values()) for name, values in finals.items()}
         report(
             f"D3QN vs DQN final evaluation ({env_id}, zoo configs and budgets, {len(args.final_seeds)} seeds)",
@@ -232,6 +247,7 @@ def main() -> None:
     parser.add_argument("--final-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--final-steps", type=int, default=None, help="override the zoo budgets (smoke runs)")
     parser.add_argument("--ablation-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=1, help="processes for the final part's runs")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets to check the script (implies --no-record)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
