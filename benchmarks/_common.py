@@ -10,7 +10,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -20,6 +22,23 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def interleaved(runs: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
+    """
+    Call every run once per round, in the given order on even rounds and in reverse on odd ones, so that no run
+    always goes first (warm caches, turbo) when our code and its anchor are measured side by side.
+
+    :param runs: name -> a call that measures once and returns its figure
+    :param rounds: number of rounds
+    :return: name -> the figures of its calls, in round order
+    """
+    results: dict[str, list[T]] = {name: [] for name in runs}
+    order = list(runs.items())
+    for i in range(rounds):
+        for name, run in order if i % 2 == 0 else order[::-1]:
+            results[name].append(run())
+    return results
 
 
 def report(name: str, result: dict[str, Any], summary: str, record: bool = True) -> None:

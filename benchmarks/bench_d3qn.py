@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
-import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-import yaml
-from _common import report
+from _common import interleaved, report, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_ext.config import ZooConfig, load_zoo_config
+from sb3_ext.config import ZooConfig, default_config_path, load_zoo_config, read_yaml
 from sb3_ext.d3qn import D3QN
 
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -77,8 +76,7 @@ def evaluate(model: BaseAlgorithm, env: gym.Env, episodes: int) -> float:
 
 def dqn_config(env_id: str) -> ZooConfig:
     """The zoo's DQN config: ours, or rl_zoo3's for envs ours has no entry of its own for (not its 'default')."""
-    ours = Path(__file__).parent.parent / "zoo_configs" / "dqn.yml"
-    if env_id in yaml.safe_load(ours.read_text()):
+    if env_id in read_yaml(default_config_path("dqn")):
         return load_zoo_config("dqn", env_id)
     import rl_zoo3
 
@@ -114,17 +112,19 @@ def summarise(curves: dict[int, list[float]]) -> dict[str, Any]:
 
 def part_throughput(args: argparse.Namespace) -> None:
     cfg = load_zoo_config("dqn", "CartPole-v1")
-    builders = {
+    builders: dict[str, Callable[[], BaseAlgorithm]] = {
         "d3qn": lambda: D3QN(env=cfg.make_env(seed=0), seed=0, **cfg.model_kwargs),
         "dqn": lambda: cfg.make_model(cfg.make_env(seed=0), seed=0),
     }
-    times: dict[str, list[float]] = {name: [] for name in builders}
-    for i in range(args.throughput_rounds):
-        for name in list(builders) if i % 2 == 0 else list(builders)[::-1]:
-            model = builders[name]()
-            start = time.perf_counter()
-            model.learn(args.throughput_steps)
-            times[name].append(time.perf_counter() - start)
+
+    def learning_time(build: Callable[[], BaseAlgorithm]) -> Callable[[], float]:
+        def run() -> float:
+            model = build()  # not timed: only training is
+            return timed(lambda: model.learn(args.throughput_steps))
+
+        return run
+
+    times = interleaved({name: learning_time(build) for name, build in builders.items()}, args.throughput_rounds)
     d3qn_sps = args.throughput_steps / statistics.median(times["d3qn"])
     dqn_sps = args.throughput_steps / statistics.median(times["dqn"])
     ratio = d3qn_sps / dqn_sps

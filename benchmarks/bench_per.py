@@ -19,7 +19,7 @@ from typing import TypeVar
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import report
+from _common import interleaved, report
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
@@ -81,14 +81,13 @@ def main() -> None:
 
         per_call_seconds(uniform_sample, 100)  # warm-up
         per_call_seconds(prioritized_sample_and_update, 100)
-        times: dict[str, list[float]] = {"uniform": [], "prioritized": []}
-        for i in range(args.rounds):
-            order: list[tuple[str, Callable[[], None]]] = [
-                ("uniform", uniform_sample),
-                ("prioritized", prioritized_sample_and_update),
-            ]
-            for name, fn in order if i % 2 == 0 else order[::-1]:
-                times[name].append(per_call_seconds(fn, args.calls))
+        times = interleaved(
+            {
+                "uniform": lambda: per_call_seconds(uniform_sample, args.calls),
+                "prioritized": lambda: per_call_seconds(prioritized_sample_and_update, args.calls),
+            },
+            args.rounds,
+        )
         uniform_us = statistics.median(times["uniform"]) * 1e6
         prioritized_us = statistics.median(times["prioritized"]) * 1e6
         results[capacity] = {"uniform_us": uniform_us, "prioritized_us": prioritized_us, "ratio": prioritized_us / uniform_us}

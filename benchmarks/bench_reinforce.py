@@ -34,7 +34,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import report
+from _common import interleaved, report, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -199,16 +199,18 @@ def throughput(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, st
         f"reinforce_{4 * n}ep": _zoo_model("reinforce", baseline="value", n_envs=n, n_episodes=4 * n),
         "a2c": _zoo_model("a2c", n_envs=n),
     }
-    sps: dict[str, list[float]] = {name: [] for name in models}
-    discarded: dict[str, list[float]] = {name: [] for name in models}
-    for i in range(args.rounds):
-        order = list(models.items())
-        for name, make in order if i % 2 == 0 else reversed(order):
+
+    def measure(make: Callable[[int], BaseAlgorithm]) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
             model, counter = make(0), _CountDiscarded()
-            start = time.perf_counter()
-            model.learn(args.throughput_steps, callback=counter)
-            sps[name].append(model.num_timesteps / (time.perf_counter() - start))
-            discarded[name].append(counter.discarded / model.num_timesteps)
+            seconds = timed(lambda: model.learn(args.throughput_steps, callback=counter))
+            return model.num_timesteps / seconds, counter.discarded / model.num_timesteps
+
+        return run
+
+    figures = interleaved({name: measure(make) for name, make in models.items()}, args.rounds)
+    sps = {name: [rate for rate, _ in values] for name, values in figures.items()}
+    discarded = {name: [wasted for _, wasted in values] for name, values in figures.items()}
     a2c = statistics.median(sps["a2c"])
     result.update(throughput_n_envs=n, a2c_steps_per_s=a2c)
     summary = {"a2c": f"{a2c:.0f}"}

@@ -12,7 +12,7 @@ import argparse
 import statistics
 
 import torch as th
-from _common import report, timed
+from _common import interleaved, report, timed
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
@@ -48,11 +48,7 @@ def main() -> None:
             seed=0,
         ).learn(args.steps)
 
-    times: dict[str, list[float]] = {"ours": [], "by_hand": []}
-    for i in range(args.rounds):
-        order = [("ours", ours), ("by_hand", by_hand)] if i % 2 == 0 else [("by_hand", by_hand), ("ours", ours)]
-        for name, fn in order:
-            times[name].append(timed(fn))
+    times = interleaved({"ours": lambda: timed(ours), "by_hand": lambda: timed(by_hand)}, args.rounds)
     ours_sps = args.steps / statistics.median(times["ours"])
     hand_sps = args.steps / statistics.median(times["by_hand"])
     ratio = ours_sps / hand_sps
