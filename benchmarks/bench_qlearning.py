@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import report, timed
+from _common import interleaved, report, timed
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
@@ -123,10 +123,7 @@ def main() -> None:
         "tutorial_torch": tutorial(True),
         "tutorial_numpy": tutorial(False),
     }
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.rounds):
-        for name, run in runs.items():
-            times[name].append(timed(run))
+    times = interleaved({name: (lambda run=run: timed(run)) for name, run in runs.items()}, args.rounds)
     sps = {name: steps / statistics.median(t) for name, t in times.items()}
     sps["random_agent_1"], sps["pre_drawn_actions_1"], sps["ours_1"] = steps / t_random, steps / t_pre_drawn, steps / t_ours1
 
