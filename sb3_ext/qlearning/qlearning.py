@@ -141,6 +141,7 @@ class QLearning(BaseAlgorithm):
         self.exploration_rate = exploration_initial_eps
         self._td_history: list[np.ndarray] = []  # TD errors since the last log dump, reduced now and then
         self._td_abs_sum, self._td_count = 0.0, 0
+        self._offsets: dict[int, np.ndarray] = {}
         self._check_arguments()
         if _init_setup_model:
             self._setup_model()
@@ -198,6 +199,13 @@ class QLearning(BaseAlgorithm):
         self._uniform_pos += n
         return self._uniform_block[self._uniform_pos - n : self._uniform_pos]
 
+    def _row_offsets(self, n: int) -> np.ndarray:
+        """``[0, n_actions, 2 n_actions, ...]`` (n entries): the flat index of the first entry of each of n rows."""
+        offsets = self._offsets.get(n)
+        if offsets is None:
+            offsets = self._offsets[n] = np.arange(n, dtype=np.int64) * self.policy.n_actions
+        return offsets
+
     def _epsilon_greedy(self, rows: np.ndarray, eps: float) -> np.ndarray:
         actions = rows.argmax(axis=-1)
         if eps > 0.0:
@@ -242,7 +250,8 @@ class QLearning(BaseAlgorithm):
         flat = states * n_actions
         flat += actions
         if self.update_rule == "q_learning":
-            next_values = next_rows.max(axis=-1)
+            # max over each row, as a gather at the argmax: a fraction of the cost of max(axis=-1) on a few rows
+            next_values = next_rows.reshape(-1)[next_rows.argmax(axis=-1) + self._row_offsets(len(next_rows))]
         elif self.update_rule == "sarsa":
             next_values = next_rows[np.arange(len(next_actions)), next_actions]
         elif self.update_rule == "expected_sarsa":
@@ -302,12 +311,13 @@ class QLearning(BaseAlgorithm):
             next_rows = self.policy.rows(next_states)
             next_actions = self._epsilon_greedy(next_rows, eps)
             boot_states, boot_rows, boot_actions, terminated = next_states, next_rows, next_actions, None
-            if np.count_nonzero(dones):
+            ended = dones.nonzero()[0]  # (a fraction of the cost of flatnonzero on a few envs)
+            if len(ended):
                 # Envs that ended were reset: no bootstrap after a termination; after a time-limit truncation,
                 # bootstrap from the true final observation, not from the first observation of the next episode.
-                ended = np.flatnonzero(dones)
-                self._update_info_buffer([infos[i] for i in ended], dones[ended])  # episode stats come at the end
-                truncated = [i for i in ended if infos[i].get("TimeLimit.truncated", False)]
+                ended_list = ended.tolist()
+                self._update_info_buffer([infos[i] for i in ended_list], dones[ended])  # episode stats come at the end
+                truncated = [i for i in ended_list if infos[i].get("TimeLimit.truncated", False)]
                 terminated = dones.copy()
                 if truncated:
                     terminated[truncated] = False
@@ -388,4 +398,4 @@ class QLearning(BaseAlgorithm):
         return (actions if batch else actions[0]), None
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count"]
+        return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count", "_offsets"]

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from sb3_ext.common.vec_env import LightDummyVecEnv
 
@@ -31,9 +31,13 @@ class DictObs(gym.Env):
         return self._obs(), float(self.t), action == 1, self.t >= 3, {"t": self.t}
 
 
-def _same_steps(env_id: str | type[gym.Env], n_envs: int, actions: list[np.ndarray]) -> None:
-    """LightDummyVecEnv returns what DummyVecEnv returns, step by step, for the same seeds and actions."""
-    venvs = [make_vec_env(env_id, n_envs=n_envs, seed=3, vec_env_cls=cls) for cls in (DummyVecEnv, LightDummyVecEnv)]
+def _same_steps(env_id: str | type[gym.Env], n_envs: int, actions: list[np.ndarray], light: VecEnv | None = None) -> None:
+    """LightDummyVecEnv (by default made by make_vec_env) returns what DummyVecEnv + Monitor returns, step by step,
+    for the same seeds and actions."""
+    if light is None:
+        light = make_vec_env(env_id, n_envs=n_envs, seed=3, vec_env_cls=LightDummyVecEnv)
+    light.seed(3)
+    venvs = [make_vec_env(env_id, n_envs=n_envs, seed=3, vec_env_cls=DummyVecEnv), light]
     np.testing.assert_equal(venvs[0].reset(), venvs[1].reset())
     for action in actions:
         (obs_a, rew_a, done_a, info_a), (obs_b, rew_b, done_b, info_b) = (v.step(action) for v in venvs)
@@ -52,6 +56,27 @@ def _same_steps(env_id: str | type[gym.Env], n_envs: int, actions: list[np.ndarr
 def test_taxi_steps_match_dummy_vec_env() -> None:
     rng = np.random.default_rng(0)
     _same_steps("Taxi-v4", 4, [rng.integers(6, size=4) for _ in range(400)])  # time limits and terminations included
+
+
+def test_built_in_monitor_matches_monitor_wrappers() -> None:
+    rng = np.random.default_rng(1)
+    light = LightDummyVecEnv([lambda: gym.make("Taxi-v4")] * 4, monitor=True)
+    # 400 steps: the 200-step time limit ends every episode at least once, and infos must have the same keys
+    _same_steps("Taxi-v4", 4, [rng.integers(6, size=4) for _ in range(400)], light)
+    light.reset()  # a reset starts every env's episode again: its statistics too
+    for _ in range(199):
+        _, _, dones, infos = light.step(np.zeros(4, dtype=np.int64))  # action 0 (south) never ends an episode
+        assert not dones.any()
+    _, _, dones, infos = light.step(np.zeros(4, dtype=np.int64))
+    assert dones.all() and [info["episode"]["l"] for info in infos] == [200] * 4
+    assert [info["episode"]["r"] for info in infos] == [-200.0] * 4
+
+
+def test_without_monitor_no_episode_statistics() -> None:
+    light = LightDummyVecEnv([lambda: gym.make("Taxi-v4")])
+    light.reset()
+    infos = [light.step(np.zeros(1, dtype=np.int64))[3][0] for _ in range(200)]
+    assert infos[-1]["TimeLimit.truncated"] and not any("episode" in info for info in infos)
 
 
 def test_dict_observations_and_python_int_actions_match_dummy_vec_env() -> None:
