@@ -199,12 +199,20 @@ class QLearning(BaseAlgorithm):
         self._uniform_pos += n
         return self._uniform_block[self._uniform_pos - n : self._uniform_pos]
 
-    def _row_offsets(self, n: int) -> np.ndarray:
-        """``[0, n_actions, 2 n_actions, ...]`` (n entries): the flat index of the first entry of each of n rows."""
-        offsets = self._offsets.get(n)
+    def _pick(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """
+        ``rows[i, columns[i]]`` for each row, as one flat gather (a fraction of the cost of 2-D fancy indexing, or of
+        ``max(axis=-1)`` when ``columns`` is the argmax, on the few rows of one step).
+
+        :param rows: Q-values, shape ``(n, n_actions)``
+        :param columns: one action per row
+        :return: the picked values, shape ``(n,)``
+        """
+        n = len(rows)
+        offsets = self._offsets.get(n)  # [0, n_actions, 2 n_actions, ...]: the flat index of each row's first entry
         if offsets is None:
             offsets = self._offsets[n] = np.arange(n, dtype=np.int64) * self.policy.n_actions
-        return offsets
+        return rows.reshape(-1)[columns + offsets]
 
     def _epsilon_greedy(self, rows: np.ndarray, eps: float) -> np.ndarray:
         actions = rows.argmax(axis=-1)
@@ -250,10 +258,9 @@ class QLearning(BaseAlgorithm):
         flat = states * n_actions
         flat += actions
         if self.update_rule == "q_learning":
-            # max over each row, as a gather at the argmax: a fraction of the cost of max(axis=-1) on a few rows
-            next_values = next_rows.reshape(-1)[next_rows.argmax(axis=-1) + self._row_offsets(len(next_rows))]
+            next_values = self._pick(next_rows, next_rows.argmax(axis=-1))  # the row maxima
         elif self.update_rule == "sarsa":
-            next_values = next_rows[np.arange(len(next_actions)), next_actions]
+            next_values = self._pick(next_rows, next_actions)
         elif self.update_rule == "expected_sarsa":
             next_values = (1.0 - eps) * next_rows.max(axis=-1) + eps * next_rows.sum(axis=-1) / n_actions
         else:  # double_q: a coin picks the table to update; it picks the action, the other values it
