@@ -96,7 +96,7 @@ ALGOS: dict[str, AlgoSpec] = {
         QLearning,
         False,
         (spaces.Discrete,),
-        (spaces.Discrete, spaces.MultiDiscrete, spaces.Tuple),
+        (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Tuple),
         "https://link.springer.com/article/10.1007/BF00992698",
     ),
     "reinforce": AlgoSpec(

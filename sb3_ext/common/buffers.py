@@ -3,19 +3,246 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import NStepReplayBuffer
+from stable_baselines3.common.buffers import BaseBuffer, NStepReplayBuffer
+from stable_baselines3.common.preprocessing import get_obs_shape
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_ext.common.segment_tree import SumTree
-from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
+from sb3_ext.common.type_aliases import EpisodeBufferSamples, PrioritizedReplayBufferSamples
 
-__all__ = ["PrioritizedReplayBuffer"]
+__all__ = ["EpisodeBuffer", "PrioritizedReplayBuffer", "discounted_returns"]
+
+
+def discounted_returns(rewards: np.ndarray, dones: np.ndarray, bootstrap_values: np.ndarray, gamma: float) -> np.ndarray:
+    """
+    Discounted reward-to-go of every step, computed backwards over steps taken by ``n_envs`` envs side by side:
+    ``G_t = r_t + gamma * G_{t+1}`` inside an episode and ``G_t = r_t + gamma * b_t`` at an episode's last step,
+    where ``b_t`` is the bootstrap value given for that step (0 for a true end).
+
+    Steps after an env's last ``done`` belong to an episode that has not finished: their returns are those of an
+    episode cut there without bootstrap, and a caller that wants Monte-Carlo returns must not use them.
+
+    :param rewards: rewards, shape ``(n_steps, n_envs)``
+    :param dones: whether an episode ended at that step (terminated or truncated), shape ``(n_steps, n_envs)``
+    :param bootstrap_values: value added (discounted) after an episode's last step, shape ``(n_steps, n_envs)``;
+        read only where ``dones`` is true
+    :param gamma: discount factor
+    :return: the returns, float32, shape ``(n_steps, n_envs)``
+    """
+    rewards = np.asarray(rewards, dtype=np.float64)
+    dones = np.asarray(dones, dtype=bool)
+    bootstrap_values = np.asarray(bootstrap_values, dtype=np.float64)
+    returns = np.zeros_like(rewards)
+    next_return = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for step in reversed(range(len(rewards))):
+        next_return = rewards[step] + gamma * np.where(dones[step], bootstrap_values[step], next_return)
+        returns[step] = next_return
+    return returns.astype(np.float32)
+
+
+class EpisodeBuffer(BaseBuffer):
+    """
+    Rollout buffer of complete episodes, for Monte-Carlo policy gradient (REINFORCE). It is modelled on SB3's
+    ``RolloutBuffer`` (:meth:`reset`, :meth:`add` one step of every env, :meth:`compute_returns_and_advantage`,
+    :meth:`get`), with what a batch of whole episodes needs instead of a fixed number of steps:
+
+    - a rollout lasts until every env has finished the episodes of its batch, so the storage is not of fixed length:
+      it starts at ``buffer_size`` steps per env and doubles when full (it is kept, not reallocated, across rollouts);
+    - every step of every env is *kept* (it belongs to an episode of the batch) or not (the env was waiting for the
+      others to finish); :meth:`get` yields the kept steps only, and :attr:`discarded_steps` counts the others;
+    - an episode's last step (``dones``) bootstraps from the value given with it (``bootstrap_values``: ``V`` of the
+      final observation after a time-limit truncation, 0 after a termination), and no return bootstraps anywhere else:
+      the returns are Monte-Carlo (``gae_lambda`` 1).
+
+    Observations of ``Dict`` spaces are stored key by key (one class for both, where SB3 has ``DictRolloutBuffer``).
+
+    :param buffer_size: steps per env the storage starts with (it grows as needed)
+    :param observation_space: observation space
+    :param action_space: action space
+    :param device: PyTorch device of the samples
+    :param gae_lambda: must be 1 (Monte-Carlo returns); accepted for the signature of SB3's ``RolloutBuffer``
+    :param gamma: discount factor
+    :param n_envs: number of parallel environments
+    """
+
+    observations: np.ndarray | dict[str, np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    bootstrap_values: np.ndarray
+    kept: np.ndarray
+    returns: np.ndarray
+    episode_lengths: np.ndarray
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        gae_lambda: float = 1.0,
+        gamma: float = 0.99,
+        n_envs: int = 1,
+    ) -> None:
+        if gae_lambda != 1.0:
+            raise ValueError(f"an EpisodeBuffer computes Monte-Carlo returns: gae_lambda must be 1, got {gae_lambda}")
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.gamma = gamma
+        self.observations = self._empty_observations(buffer_size)
+        self.actions = np.zeros((buffer_size, n_envs, self.action_dim), dtype=np.float32)
+        self.rewards = np.zeros((buffer_size, n_envs), dtype=np.float32)
+        self.dones = np.zeros((buffer_size, n_envs), dtype=bool)
+        self.bootstrap_values = np.zeros((buffer_size, n_envs), dtype=np.float32)
+        self.kept = np.zeros((buffer_size, n_envs), dtype=bool)
+        self.reset()
+
+    def _empty_observations(self, size: int) -> np.ndarray | dict[str, np.ndarray]:
+        space, shapes = self.observation_space, get_obs_shape(self.observation_space)
+        if isinstance(space, spaces.Dict) and isinstance(shapes, dict):
+            return {key: np.zeros((size, self.n_envs, *shape), dtype=space[key].dtype) for key, shape in shapes.items()}
+        assert isinstance(shapes, tuple)
+        return np.zeros((size, self.n_envs, *shapes), dtype=space.dtype)
+
+    def reset(self) -> None:
+        """Empty the buffer for the next rollout (the storage is kept)."""
+        super().reset()
+        self.returns = np.zeros((0, self.n_envs), dtype=np.float32)
+        self.episode_lengths = np.zeros(0, dtype=np.int64)
+        self._flat: EpisodeBufferSamples | None = None
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of complete episodes of the batch (0 until :meth:`compute_returns_and_advantage`)."""
+        return len(self.episode_lengths)
+
+    @property
+    def discarded_steps(self) -> int:
+        """Env steps of the rollout that belong to no episode of the batch (envs waiting for the others)."""
+        return int(self.pos * self.n_envs - np.count_nonzero(self.kept[: self.pos]))
+
+    def _grow(self) -> None:
+        """Double the storage, keeping what it holds."""
+        size = 2 * self.buffer_size
+
+        def grown(array: np.ndarray) -> np.ndarray:
+            bigger = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+            bigger[: self.buffer_size] = array
+            return bigger
+
+        if isinstance(self.observations, dict):
+            self.observations = {key: grown(value) for key, value in self.observations.items()}
+        else:
+            self.observations = grown(self.observations)
+        self.actions, self.rewards, self.dones = grown(self.actions), grown(self.rewards), grown(self.dones)
+        self.bootstrap_values, self.kept = grown(self.bootstrap_values), grown(self.kept)
+        self.buffer_size = size
+
+    def add(
+        self,
+        obs: np.ndarray | dict[str, np.ndarray],
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        kept: np.ndarray,
+        bootstrap_value: np.ndarray,
+    ) -> None:
+        """
+        Store one step of every env.
+
+        :param obs: the observations the actions were taken in, shape ``(n_envs, *obs_shape)`` (or a dict of them)
+        :param action: the actions as the policy sampled them, shape ``(n_envs, *action_shape)``
+        :param reward: the rewards, shape ``(n_envs,)``
+        :param done: whether this step ended the env's episode (terminated, truncated, or cut), shape ``(n_envs,)``
+        :param kept: whether the step belongs to an episode of the batch, shape ``(n_envs,)``
+        :param bootstrap_value: value the return bootstraps from after an episode's last step (read where ``done``),
+            shape ``(n_envs,)``
+        """
+        if self.pos == self.buffer_size:
+            self._grow()
+        pos, n_envs = self.pos, self.n_envs
+        if isinstance(self.observations, dict):
+            assert isinstance(obs, dict)
+            for key, storage in self.observations.items():
+                storage[pos] = np.asarray(obs[key]).reshape((n_envs, *storage.shape[2:]))
+        else:
+            # (a Discrete observation space gives shape (n_envs,); the storage has (n_envs, 1), as RolloutBuffer's)
+            self.observations[pos] = np.asarray(obs).reshape((n_envs, *self.observations.shape[2:]))
+        self.actions[pos] = np.asarray(action).reshape((n_envs, self.action_dim))
+        self.rewards[pos] = reward
+        self.dones[pos] = done
+        self.kept[pos] = kept
+        self.bootstrap_values[pos] = bootstrap_value
+        self.pos += 1
+
+    def compute_returns_and_advantage(self) -> None:
+        """
+        Compute the discounted reward-to-go of every step (:func:`discounted_returns`) and the lengths of the batch's
+        episodes, env after env. Call it once the rollout holds only complete episodes in its kept steps.
+        """
+        pos = self.pos
+        self.returns = discounted_returns(self.rewards[:pos], self.dones[:pos], self.bootstrap_values[:pos], self.gamma)
+        # The kept steps of an env are whole episodes: their lengths are the gaps between their last steps
+        env_of_end, step_of_end = np.nonzero((self.dones[:pos] & self.kept[:pos]).T)
+        previous_end = np.empty_like(step_of_end)
+        if len(step_of_end):
+            previous_end[0] = -1
+            previous_end[1:] = np.where(env_of_end[1:] == env_of_end[:-1], step_of_end[:-1], -1)
+        self.episode_lengths = (step_of_end - previous_end).astype(np.int64)
+        self._flat = None
+
+    def _flatten(self) -> EpisodeBufferSamples:
+        """All kept steps as tensors, env after env (episode after episode of the first env, then of the second...)."""
+        if self._flat is None:
+            kept = self.kept[: self.pos].T
+
+            def flat(array: np.ndarray) -> np.ndarray:
+                return array[: self.pos].swapaxes(0, 1)[kept]
+
+            if isinstance(self.observations, dict):
+                observations: Any = {key: flat(value) for key, value in self.observations.items()}
+            else:
+                observations = flat(self.observations)
+            self._flat = EpisodeBufferSamples(
+                obs_as_tensor(observations, self.device),
+                self.to_torch(flat(self.actions)),
+                self.to_torch(self.returns.T[kept]),
+            )
+        return self._flat
+
+    def get(self, batch_size: int | None = None) -> Generator[EpisodeBufferSamples, None, None]:
+        """
+        The kept steps, all at once in their order (``batch_size=None``) or in shuffled minibatches.
+
+        :param batch_size: minibatch size, or None for one batch of every kept step
+        :return: a generator of samples
+        """
+        if self.n_episodes == 0:
+            raise RuntimeError("the EpisodeBuffer holds no complete episode: collect a rollout first")
+        samples = self._flatten()
+        if batch_size is None:
+            yield samples
+            return
+        indices = np.random.permutation(len(samples.returns))
+        for start in range(0, len(indices), batch_size):
+            yield self._get_samples(indices[start : start + batch_size])
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> EpisodeBufferSamples:  # type: ignore[override]
+        samples, index = self._flatten(), th.as_tensor(batch_inds, device=self.device)
+        if isinstance(samples.observations, dict):
+            observations: Any = {key: value[index] for key, value in samples.observations.items()}
+        else:
+            observations = samples.observations[index]
+        return EpisodeBufferSamples(observations, samples.actions[index], samples.returns[index])
 
 
 class PrioritizedReplayBuffer(NStepReplayBuffer):

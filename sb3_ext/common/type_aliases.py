@@ -6,8 +6,24 @@ from typing import NamedTuple
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.type_aliases import PyTorchObs
 
-__all__ = ["PrioritizedReplayBufferSamples"]
+__all__ = ["EpisodeBufferSamples", "PrioritizedReplayBufferSamples"]
+
+
+class EpisodeBufferSamples(NamedTuple):
+    """
+    Steps of complete episodes from an :class:`~sb3_ext.common.buffers.EpisodeBuffer`, for a Monte-Carlo update.
+
+    :param observations: observations (a dict of tensors for ``Dict`` spaces), leading dimension ``n``
+    :param actions: actions as the policy sampled them (before clipping to the action space), float32, shape
+        ``(n, action_dim)``, as SB3's ``RolloutBufferSamples`` has them
+    :param returns: discounted reward-to-go, shape ``(n,)``
+    """
+
+    observations: PyTorchObs
+    actions: th.Tensor
+    returns: th.Tensor
 
 
 class PrioritizedReplayBufferSamples(NamedTuple):

@@ -9,21 +9,42 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 
-__all__ = ["TabularPolicy", "table_shape"]
+__all__ = ["TabularPolicy", "check_not_gym_reset_tuple", "table_shape"]
+
+
+def check_not_gym_reset_tuple(observation: Any) -> None:
+    """
+    Refuse an ``(obs, info)`` tuple with the message SB3's ``BasePolicy.predict`` gives: it comes from mixing the Gym
+    API (``obs, info = env.reset()``) with SB3's VecEnv API (``obs = vec_env.reset()``).
+
+    :param observation: what was given to ``predict``
+    :raises ValueError: for a pair whose second item is a dict
+    """
+    if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+        raise ValueError(
+            "You have passed a tuple to the predict() function instead of a Numpy array or a Dict. "
+            "You are probably mixing Gym API with SB3 VecEnv API: `obs, info = env.reset()` (Gym) "
+            "vs `obs = vec_env.reset()` (SB3 VecEnv). "
+            "See related issue https://github.com/DLR-RM/stable-baselines3/issues/1694 "
+            "and documentation for more information: "
+            "https://stable-baselines3.readthedocs.io/en/master/guide/vec_envs.html#vecenv-api-vs-gym-api"
+        )
 
 
 def table_shape(observation_space: spaces.Space) -> np.ndarray:
     """
     The size of each discrete component of an observation space that a table can index.
 
-    :param observation_space: ``Discrete``, ``MultiDiscrete`` or ``Tuple`` of ``Discrete``
-    :return: the sizes, e.g. ``[32, 11, 2]`` for Blackjack-v1
+    :param observation_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Tuple`` of ``Discrete``
+    :return: the sizes, e.g. ``[32, 11, 2]`` for Blackjack-v1 (a ``MultiBinary(n)`` space has ``n`` components of 2)
     :raises ValueError: for any other space (a ``Box`` gets a pointer to :class:`~sb3_ext.wrappers.DiscretizeObservation`)
     """
     if isinstance(observation_space, spaces.Discrete):
         return np.array([observation_space.n], dtype=np.int64)
     if isinstance(observation_space, spaces.MultiDiscrete) and observation_space.nvec.ndim == 1:
         return observation_space.nvec.astype(np.int64)
+    if isinstance(observation_space, spaces.MultiBinary):
+        return np.full(int(np.prod(observation_space.shape)), 2, dtype=np.int64)
     if isinstance(observation_space, spaces.Tuple) and all(isinstance(s, spaces.Discrete) for s in observation_space.spaces):
         return np.array([s.n for s in observation_space.spaces], dtype=np.int64)  # type: ignore[attr-defined]
     hint = (
@@ -33,7 +54,7 @@ def table_shape(observation_space: spaces.Space) -> np.ndarray:
     )
     raise ValueError(
         f"a Q-table cannot index observation space {observation_space}: "
-        f"supported are Discrete, MultiDiscrete and Tuple of Discrete{hint}"
+        f"supported are Discrete, MultiDiscrete, MultiBinary and Tuple of Discrete{hint}"
     )
 
 
@@ -41,11 +62,12 @@ class TabularPolicy(BasePolicy):
     """
     Greedy policy over a Q-table of shape ``(n_states, n_actions)`` (two tables for double Q-learning).
 
-    Observations of a ``MultiDiscrete`` or ``Tuple`` of ``Discrete`` space are mapped to one row index
-    (row-major over the components). The tables are torch buffers in the ``state_dict``; :attr:`tables` is a numpy
-    view of the same memory that the algorithm updates in place.
+    Observations of a ``MultiDiscrete``, ``MultiBinary`` or ``Tuple`` of ``Discrete`` space are mapped to one row
+    index (row-major over the components; a ``MultiBinary(n)`` observation is ``n`` binary components). The tables
+    are torch buffers in the ``state_dict``; :attr:`tables` is a numpy view of the same memory that the algorithm
+    updates in place.
 
-    :param observation_space: ``Discrete``, ``MultiDiscrete`` or ``Tuple`` of ``Discrete``
+    :param observation_space: ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Tuple`` of ``Discrete``
     :param action_space: ``Discrete``
     :param initial_q_value: value every entry starts at (a high value gives optimistic initialisation)
     :param n_tables: 1, or 2 for double Q-learning (actions are then greedy with respect to their sum)
@@ -81,6 +103,8 @@ class TabularPolicy(BasePolicy):
             return np.array([observation_space.start], dtype=np.int64)
         if isinstance(observation_space, spaces.MultiDiscrete):
             return np.asarray(observation_space.start, dtype=np.int64).reshape(-1)
+        if isinstance(observation_space, spaces.MultiBinary):
+            return np.zeros(int(np.prod(observation_space.shape)), dtype=np.int64)
         return np.array([s.start for s in observation_space.spaces], dtype=np.int64)  # type: ignore[attr-defined]
 
     def _share_tables(self) -> None:
@@ -127,11 +151,31 @@ class TabularPolicy(BasePolicy):
             parts = [np.asarray(o, dtype=np.int64) for o in observation]
             batch = parts[0].ndim > 0
             obs = np.stack([p.reshape(-1) for p in parts], axis=-1)
-        else:
+        else:  # MultiDiscrete, MultiBinary
             obs = np.asarray(observation, dtype=np.int64)
-            batch = obs.ndim > 1
+            batch = obs.ndim > len(self.observation_space.shape)  # type: ignore[arg-type]
             obs = obs.reshape(-1, len(self.dims))
         return np.ravel_multi_index(tuple((obs - self._starts).T), tuple(self.dims)), batch
+
+    def checked_obs_to_index(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """
+        :meth:`obs_to_index` for observations from outside a training loop (``predict``): refuses an ``(obs, info)``
+        tuple with SB3's message and observations outside the observation space with one clear line.
+
+        :param observation: one observation or a batch
+        :return: the row indices (1-D) and whether the input was a batch
+        :raises ValueError: for an ``(obs, info)`` tuple or an observation the space does not contain
+        """
+        check_not_gym_reset_tuple(observation)
+        try:
+            states, batch = self.obs_to_index(observation)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"observation {observation!r} does not belong to the observation space {self.observation_space}: {error}"
+            ) from None
+        if states.size and not (0 <= states.min() and states.max() < self.n_states):
+            raise ValueError(f"observation {observation!r} does not belong to the observation space {self.observation_space}")
+        return states, batch
 
     def rows(self, states: np.ndarray) -> np.ndarray:
         """
@@ -162,11 +206,11 @@ class TabularPolicy(BasePolicy):
         :param state: unused (no recurrent state)
         :param episode_start: unused
         :param deterministic: unused: the greedy action is deterministic
-        :return: the actions and ``None``
+        :return: the actions (an ``ndarray``: shape ``(n,)`` for a batch, ``()`` for one observation) and ``None``
         """
-        states, batch = self.obs_to_index(observation)
+        states, batch = self.checked_obs_to_index(observation)
         actions = self.greedy(states)
-        return (actions if batch else actions[0]), None
+        return (actions if batch else actions.reshape(())), None
 
     def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
         obs = observation.cpu().numpy() if isinstance(observation, th.Tensor) else observation

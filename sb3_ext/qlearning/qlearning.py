@@ -7,6 +7,7 @@ import time
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -18,6 +19,14 @@ from sb3_ext.qlearning.policies import TabularPolicy, table_shape
 __all__ = ["UPDATE_RULES", "QLearning", "sequential_update"]
 
 SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
+
+
+def _cpu_device(device: th.device | str) -> str:
+    """``"cpu"`` for the devices a numpy table can live on (``"cpu"``, ``"auto"``); a ``ValueError`` for the others."""
+    if str(device) in ("cpu", "auto"):
+        return "cpu"
+    raise ValueError(f"QLearning keeps its table in numpy on the CPU: device must be 'cpu' or 'auto', got {str(device)!r}")
+
 
 #: The update rules :class:`QLearning` implements.
 UPDATE_RULES = ("q_learning", "sarsa", "expected_sarsa", "double_q")
@@ -75,7 +84,8 @@ class QLearning(BaseAlgorithm):
     bootstraps from the true final observation (``infos[i]["terminal_observation"]``).
 
     :param policy: ``"TabularPolicy"`` (or the class)
-    :param env: the environment (Discrete actions; Discrete, MultiDiscrete or Tuple of Discrete observations)
+    :param env: the environment (Discrete actions; Discrete, MultiDiscrete, MultiBinary or Tuple of Discrete
+        observations)
     :param learning_rate: step size alpha in (0, 1], a number or an SB3 schedule of the remaining progress
     :param gamma: discount factor in [0, 1]
     :param exploration_fraction: fraction of training over which epsilon decays linearly
@@ -89,7 +99,8 @@ class QLearning(BaseAlgorithm):
     :param policy_kwargs: extra arguments of the policy
     :param verbose: 0 silent, 1 training logs
     :param seed: seed of the exploration and the env
-    :param device: accepted for SB3 compatibility; the table always lives on the CPU
+    :param device: ``"cpu"`` or ``"auto"`` (both mean the CPU: the table is a numpy array updated in place); any
+        other device is refused with a ``ValueError``
     :param _init_setup_model: whether to build the table at construction
     """
 
@@ -114,7 +125,7 @@ class QLearning(BaseAlgorithm):
         policy_kwargs: dict[str, Any] | None = None,
         verbose: int = 0,
         seed: int | None = None,
-        device: str = "cpu",
+        device: th.device | str = "cpu",
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
@@ -125,12 +136,14 @@ class QLearning(BaseAlgorithm):
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             verbose=verbose,
-            device="cpu",
+            device=_cpu_device(device),
             support_multi_env=True,
             seed=seed,
         )
-        if not isinstance(self.action_space, spaces.Discrete):
-            raise ValueError(f"QLearning needs a Discrete action space, got {self.action_space}")
+        if self.env is not None:  # (``load`` constructs without an env, then restores the spaces from the file)
+            if not isinstance(self.action_space, spaces.Discrete):
+                raise ValueError(f"QLearning needs a Discrete action space, got {self.action_space}")
+            table_shape(self.observation_space)  # raises with the space named
         self.gamma = gamma
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
@@ -147,7 +160,6 @@ class QLearning(BaseAlgorithm):
             self._setup_model()
 
     def _check_arguments(self) -> None:
-        table_shape(self.observation_space)  # raises with the space named
         lr = self.learning_rate(1.0) if callable(self.learning_rate) else self.learning_rate
         if not 0.0 < lr <= 1.0:
             raise ValueError(f"learning_rate must be in (0, 1], got {lr}")
@@ -398,11 +410,13 @@ class QLearning(BaseAlgorithm):
         :param state: unused
         :param episode_start: unused
         :param deterministic: take the greedy action
-        :return: the actions and ``None``
+        :return: the actions (an ``ndarray``: shape ``(n,)`` for a batch, ``()`` for one observation) and ``None``
+        :raises ValueError: for an ``(obs, info)`` tuple (the Gym API mixed with SB3's VecEnv API, as SB3 says) or an
+            observation outside the observation space
         """
-        states, batch = self.policy.obs_to_index(observation)
+        states, batch = self.policy.checked_obs_to_index(observation)
         actions = self._explore(states, 0.0 if deterministic else self.exploration_rate)
-        return (actions if batch else actions[0]), None
+        return (actions if batch else actions.reshape(())), None
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_td_history", "_td_abs_sum", "_td_count", "_offsets"]

@@ -2,55 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
+from sb3_ext.common.buffers import EpisodeBuffer, discounted_returns
 from sb3_ext.errors import suggest
+from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
-__all__ = ["BASELINES", "REINFORCE", "EpisodeBatch", "ReinforceLoss", "discounted_returns", "reinforce_loss"]
+__all__ = [
+    "BASELINES",
+    "DEFAULT_MAX_EPISODE_STEPS",
+    "REINFORCE",
+    "ReinforceLoss",
+    "discounted_returns",
+    "reinforce_loss",
+]
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
 #: The baselines :class:`REINFORCE` knows: none, the batch mean return, or a learned state value.
 BASELINES = ("none", "mean", "value")
 
-
-def discounted_returns(rewards: np.ndarray, dones: np.ndarray, bootstrap_values: np.ndarray, gamma: float) -> np.ndarray:
-    """
-    Discounted reward-to-go of every step, computed backwards over steps taken by ``n_envs`` envs side by side:
-    ``G_t = r_t + gamma * G_{t+1}`` inside an episode and ``G_t = r_t + gamma * b_t`` at an episode's last step,
-    where ``b_t`` is the bootstrap value given for that step (0 for a true end).
-
-    Steps after an env's last ``done`` belong to an episode that has not finished: their returns are those of an
-    episode cut there without bootstrap, and a caller that wants Monte-Carlo returns must not use them.
-
-    :param rewards: rewards, shape ``(n_steps, n_envs)``
-    :param dones: whether an episode ended at that step (terminated or truncated), shape ``(n_steps, n_envs)``
-    :param bootstrap_values: value added (discounted) after an episode's last step, shape ``(n_steps, n_envs)``;
-        read only where ``dones`` is true
-    :param gamma: discount factor
-    :return: the returns, float32, shape ``(n_steps, n_envs)``
-    """
-    rewards = np.asarray(rewards, dtype=np.float64)
-    dones = np.asarray(dones, dtype=bool)
-    bootstrap_values = np.asarray(bootstrap_values, dtype=np.float64)
-    returns = np.zeros_like(rewards)
-    next_return = np.zeros(rewards.shape[1:], dtype=np.float64)
-    for step in reversed(range(len(rewards))):
-        next_return = rewards[step] + gamma * np.where(dones[step], bootstrap_values[step], next_return)
-        returns[step] = next_return
-    return returns.astype(np.float32)
+#: Longest episode :class:`REINFORCE` collects on an env that has no time limit of its own (see ``max_episode_steps``).
+DEFAULT_MAX_EPISODE_STEPS = 10_000
 
 
 class ReinforceLoss(NamedTuple):
@@ -122,34 +108,10 @@ def reinforce_loss(
     return ReinforceLoss(loss, policy_loss, value_loss, entropy_loss, advantages, baseline_values)
 
 
-@dataclass(frozen=True)
-class EpisodeBatch:
-    """
-    The complete episodes collected for one update, flattened step by step: episode after episode of the first env,
-    then those of the second, and so on.
-
-    :param observations: observations (a dict of tensors for ``Dict`` spaces), leading dimension ``n``
-    :param actions: actions as the policy sampled them (before clipping to the action space), leading dimension ``n``
-    :param returns: discounted reward-to-go, shape ``(n,)``
-    :param episode_lengths: length of each episode, in the order of the steps
-    :param discarded_steps: env steps taken while collecting that belong to no episode of the batch
-    """
-
-    observations: PyTorchObs
-    actions: th.Tensor
-    returns: th.Tensor
-    episode_lengths: np.ndarray
-    discarded_steps: int
-
-    @property
-    def n_episodes(self) -> int:
-        """Number of episodes in the batch."""
-        return len(self.episode_lengths)
-
-
-def _stack_kept(items: list[np.ndarray], kept: np.ndarray) -> np.ndarray:
-    """Stack per-step arrays of shape ``(n_envs, ...)`` and keep the ``kept[step, env]`` entries, env after env."""
-    return np.stack(items).swapaxes(0, 1)[kept.T]
+def _check_count(name: str, value: Any, minimum: int, why: str = "") -> None:
+    """Refuse anything but an integer ``>= minimum`` (a bool is no count), with the name and the value given."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -169,6 +131,17 @@ class REINFORCE(OnPolicyAlgorithm):
     and the next batch starts all envs afresh with ``env.reset()``. With ``n_envs=1`` nothing is discarded. Whether
     an env starts an episode depends only on episodes that already ended, never on the episode itself, so keeping
     every started episode whole biases the batch towards no episode length.
+
+    **Where it differs from SB3's A2C/PPO by design.** A rollout (``collect_rollouts``, into the
+    :class:`~sb3_ext.common.buffers.EpisodeBuffer` ``model.rollout_buffer``) is a batch of complete episodes, not
+    ``n_steps`` steps per env: ``learn(total_timesteps)`` finishes the batch it is in, so ``num_timesteps`` overshoots
+    ``total_timesteps`` by up to one batch, and ``n_steps`` is only the number of steps per env the buffer's storage
+    starts with.
+
+    **Episode length is bounded.** An episode still running after ``max_episode_steps`` steps (by default the env's
+    own time limit, ``TimeLimit``'s ``max_episode_steps``, where it has one, else :data:`DEFAULT_MAX_EPISODE_STEPS`)
+    is cut there as a time-limit truncation, with one warning naming the env; the env is not reset, and its next step
+    starts the next episode. So a batch, and the memory it takes, stays bounded on any env.
 
     **Returns** are discounted reward-to-go within each episode, with no bootstrapping at a batch's end (there is
     none inside an episode). An episode cut by a time limit (``TimeLimit.truncated``) has not ended in the MDP: with
@@ -194,6 +167,9 @@ class REINFORCE(OnPolicyAlgorithm):
     :param ent_coef: Entropy coefficient for the loss calculation (>= 0)
     :param vf_coef: Value function coefficient for the loss calculation, used with ``baseline="value"`` only (>= 0)
     :param max_grad_norm: The maximum value for the gradient clipping (> 0)
+    :param max_episode_steps: Longest episode collected: a longer one is cut there as a time-limit truncation
+        (bootstrapped from the value head with ``baseline="value"``). None: the env's time limit where it has one,
+        else :data:`DEFAULT_MAX_EPISODE_STEPS`
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
@@ -211,11 +187,14 @@ class REINFORCE(OnPolicyAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": ActorCriticPolicy,
-        "CnnPolicy": ActorCriticCnnPolicy,
-        "MultiInputPolicy": MultiInputActorCriticPolicy,
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
     }
-    _episode_batch: EpisodeBatch | None
+    rollout_buffer: EpisodeBuffer  # type: ignore[assignment]  # (whole episodes, not a fixed-length RolloutBuffer)
+
+    #: Steps per env the rollout buffer's storage starts with (it grows as a batch needs).
+    _BUFFER_START_STEPS = 256
 
     def __init__(
         self,
@@ -230,6 +209,7 @@ class REINFORCE(OnPolicyAlgorithm):
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
+        max_episode_steps: int | None = None,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         stats_window_size: int = 100,
@@ -245,12 +225,10 @@ class REINFORCE(OnPolicyAlgorithm):
             raise ValueError(
                 f"unknown baseline '{baseline}'{suggest(str(baseline), BASELINES)} (valid: {', '.join(BASELINES)})"
             )
-        if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
-            raise ValueError(
-                f"n_episodes must be an integer >= 1: a batch holds at least one complete episode, got {n_episodes!r}"
-            )
-        if isinstance(min_batch_steps, bool) or not isinstance(min_batch_steps, (int, np.integer)) or min_batch_steps < 0:
-            raise ValueError(f"min_batch_steps must be an integer >= 0, got {min_batch_steps!r}")
+        _check_count("n_episodes", n_episodes, 1, ": a batch holds at least one complete episode")
+        _check_count("min_batch_steps", min_batch_steps, 0)
+        if max_episode_steps is not None:
+            _check_count("max_episode_steps", max_episode_steps, 1, " (or None: the env's time limit)")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
         if ent_coef < 0:
@@ -264,7 +242,7 @@ class REINFORCE(OnPolicyAlgorithm):
             policy,
             env,
             learning_rate=learning_rate,
-            n_steps=0,  # no fixed-length rollouts: a batch is whole episodes (n_episodes, min_batch_steps)
+            n_steps=self._BUFFER_START_STEPS,  # not a rollout length: a batch is whole episodes (see the docstring)
             gamma=gamma,
             gae_lambda=1.0,  # Monte-Carlo returns
             ent_coef=ent_coef,
@@ -272,6 +250,7 @@ class REINFORCE(OnPolicyAlgorithm):
             max_grad_norm=max_grad_norm,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=EpisodeBuffer,  # type: ignore[arg-type]
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -283,68 +262,109 @@ class REINFORCE(OnPolicyAlgorithm):
         )
         self.n_episodes = int(n_episodes)
         self.min_batch_steps = int(min_batch_steps)
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.baseline = baseline
         self.normalize_advantage = normalize_advantage
-        self._episode_batch = None
+        self._warned_episode_cut = False
 
         if _init_setup_model:
             self._setup_model()
 
-    def _setup_model(self) -> None:
-        # As OnPolicyAlgorithm._setup_model, without its fixed-size RolloutBuffer: batches are built per update.
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
-        )
-        self.policy = self.policy.to(self.device)
-        self._maybe_recommend_cpu()
-        self._episode_batch = None
-
     def _batch_full(self, n_episodes: int, n_steps: int) -> bool:
         return n_episodes >= self.n_episodes and n_steps >= self.min_batch_steps
 
-    def collect_episodes(self, env: VecEnv, callback: BaseCallback) -> bool:
+    def episode_step_limit(self, env: VecEnv) -> int:
         """
-        Collect a batch of complete episodes with the current policy (see the class docstring for the rule) and
-        store it for :meth:`train`.
+        The longest episode collected on ``env``: ``max_episode_steps``, or the env's own time limit (gymnasium's
+        ``TimeLimit``, the longest over the envs), or :data:`DEFAULT_MAX_EPISODE_STEPS` where an env has none.
+
+        :param env: the training environment
+        :return: the limit, in steps
+        """
+        if self.max_episode_steps is not None:
+            return self.max_episode_steps
+        if env.has_attr("_max_episode_steps"):  # TimeLimit's attribute, found through the wrappers
+            limits = [limit for limit in env.get_attr("_max_episode_steps") if isinstance(limit, (int, np.integer))]
+            if len(limits) == env.num_envs:
+                return int(max(limits))
+        return DEFAULT_MAX_EPISODE_STEPS
+
+    def _warn_episode_cut(self, env: VecEnv, limit: int) -> None:
+        if self._warned_episode_cut:
+            return
+        self._warned_episode_cut = True
+        spec = env.get_attr("spec", indices=0)[0]
+        name = spec.id if spec is not None else env.env_method("__str__", indices=0)[0]
+        warnings.warn(
+            f"{name}: an episode ran {limit} steps without ending; REINFORCE cut it there as a time-limit truncation "
+            f"(set max_episode_steps, or give the env a TimeLimit, to choose the length)"
+        )
+
+    def _bootstrap_values(self, ended: np.ndarray, cut: np.ndarray, new_obs: Any, infos: list[dict]) -> np.ndarray:
+        """``V`` of the final observation of each episode that ended at this step by a time limit (0 elsewhere)."""
+        bootstrap = np.zeros((len(cut),), dtype=np.float32)
+        if self.baseline != "value":
+            return bootstrap  # no estimate of what follows a cut: it ends the episode
+        for idx in ended:
+            if cut[idx]:  # cut by max_episode_steps: the env was not reset, its next observation is the final one
+                final_obs = {key: value[idx] for key, value in new_obs.items()} if isinstance(new_obs, dict) else new_obs[idx]
+            elif infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
+                final_obs = infos[idx]["terminal_observation"]
+            else:
+                continue
+            with th.no_grad():
+                obs, _ = self.policy.obs_to_tensor(final_obs)
+                bootstrap[idx] = self.policy.predict_values(obs).item()
+        return bootstrap
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: EpisodeBuffer | RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """
+        Collect a batch of complete episodes with the current policy (see the class docstring for the rule) and fill
+        the ``EpisodeBuffer``, as SB3's ``OnPolicyAlgorithm.collect_rollouts`` fills a ``RolloutBuffer``.
 
         :param env: The training environment
-        :param callback: Callback that will be called at each step (and at the beginning and end of the collection)
-        :return: True once the batch is complete, False if the callback stopped training first (no batch is stored)
+        :param callback: Callback that will be called at each step (and at the beginning and end of the rollout)
+        :param rollout_buffer: The :class:`~sb3_ext.common.buffers.EpisodeBuffer` to fill
+        :param n_rollout_steps: unused: a batch is whole episodes, however many steps they take
+            (``n_episodes``, ``min_batch_steps``, ``max_episode_steps``)
+        :return: True once the batch is complete, False if the callback stopped training first
         """
         assert self._last_obs is not None, "No previous observation was provided"
+        if not isinstance(rollout_buffer, EpisodeBuffer):
+            raise TypeError(f"REINFORCE collects whole episodes into an EpisodeBuffer, got {type(rollout_buffer).__name__}")
+        # Switch to eval mode (this affects batch norm / dropout)
         self.policy.set_training_mode(False)
-        self._episode_batch = None
         n_envs = env.num_envs
         if not np.all(self._last_episode_starts):
             # Some envs were left waiting in the middle of an episode whose start is not ours: start afresh.
             self._last_obs = env.reset()  # type: ignore[assignment]
             self._last_episode_starts = np.ones((n_envs,), dtype=bool)
+        rollout_buffer.reset()
+        # Sample new weights for the state dependent exploration
         if self.use_sde:
             self.policy.reset_noise(n_envs)
+        limit = self.episode_step_limit(env)
 
         callback.on_rollout_start()
 
-        observations: list[Any] = []
-        actions_list: list[np.ndarray] = []
-        rewards_list: list[np.ndarray] = []
-        dones_list: list[np.ndarray] = []
-        bootstrap_list: list[np.ndarray] = []
-        kept_list: list[np.ndarray] = []
         collecting = np.ones((n_envs,), dtype=bool)  # the env's current episode belongs to the batch
         episode_steps = np.zeros((n_envs,), dtype=np.int64)
-        episode_lengths: list[list[int]] = [[] for _ in range(n_envs)]
         batch_episodes, batch_steps, n_steps = 0, 0, 0
 
         while collecting.any():
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
+                # Sample a new noise matrix
                 self.policy.reset_noise(n_envs)
 
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                sampled = self.policy.get_distribution(obs_tensor).get_actions()
-            actions = sampled.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+                actions = self.policy.get_distribution(obs_tensor).get_actions().cpu().numpy()  # no value head needed
 
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
@@ -364,54 +384,28 @@ class REINFORCE(OnPolicyAlgorithm):
             self._update_info_buffer(infos, dones)
             n_steps += 1
 
-            bootstrap = np.zeros((n_envs,), dtype=np.float32)
-            ended = np.flatnonzero(dones & collecting)
-            if self.baseline == "value":
-                for idx in ended:
-                    terminal_obs = infos[idx].get("terminal_observation")
-                    if terminal_obs is not None and infos[idx].get("TimeLimit.truncated", False):
-                        with th.no_grad():
-                            obs, _ = self.policy.obs_to_tensor(terminal_obs)
-                            bootstrap[idx] = self.policy.predict_values(obs).item()
+            episode_steps += collecting
+            cut = collecting & (episode_steps >= limit) & ~dones  # an episode too long: cut as a time-limit truncation
+            ends = dones | cut
+            ended = np.flatnonzero(ends & collecting)
+            if cut.any():
+                self._warn_episode_cut(env, limit)
+            bootstrap = self._bootstrap_values(ended, cut, new_obs, infos)
+            rollout_buffer.add(self._last_obs, actions, rewards, ends, collecting, bootstrap)  # type: ignore[arg-type]
 
-            if isinstance(self._last_obs, dict):
-                observations.append({key: np.array(value) for key, value in self._last_obs.items()})
-            else:
-                observations.append(np.array(self._last_obs))
-            actions_list.append(actions)
-            rewards_list.append(np.asarray(rewards, dtype=np.float32))
-            dones_list.append(np.asarray(dones, dtype=bool))
-            bootstrap_list.append(bootstrap)
-            kept_list.append(collecting.copy())
-
-            episode_steps[collecting] += 1
-            for idx in ended:
-                episode_lengths[idx].append(int(episode_steps[idx]))
-                batch_episodes += 1
-                batch_steps += int(episode_steps[idx])
+            batch_episodes += len(ended)
+            batch_steps += int(episode_steps[ended].sum())
             episode_steps[ended] = 0
             if self._batch_full(batch_episodes, batch_steps):
                 collecting[ended] = False  # envs that end an episode once the batch is full wait for the others
 
             self._last_obs = new_obs  # type: ignore[assignment]
-            self._last_episode_starts = dones
+            self._last_episode_starts = ends
 
-        kept = np.stack(kept_list)
-        returns = discounted_returns(np.stack(rewards_list), np.stack(dones_list), np.stack(bootstrap_list), self.gamma)
-        if isinstance(observations[0], dict):
-            batch_obs: Any = {key: _stack_kept([obs[key] for obs in observations], kept) for key in observations[0]}
-        else:
-            batch_obs = _stack_kept(observations, kept)
-        self._episode_batch = EpisodeBatch(
-            observations=obs_as_tensor(batch_obs, self.device),
-            actions=th.as_tensor(_stack_kept(actions_list, kept), device=self.device),
-            returns=th.as_tensor(returns.T[kept.T], device=self.device),
-            episode_lengths=np.array([length for lengths in episode_lengths for length in lengths], dtype=np.int64),
-            discarded_steps=int(kept.size - kept.sum()),
-        )
+        rollout_buffer.compute_returns_and_advantage()
         self.logger.record("rollout/episodes_per_update", batch_episodes)
         self.logger.record("rollout/steps_per_update", batch_steps)
-        self.logger.record("rollout/discarded_steps", self._episode_batch.discarded_steps)
+        self.logger.record("rollout/discarded_steps", rollout_buffer.discarded_steps)
 
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -420,40 +414,39 @@ class REINFORCE(OnPolicyAlgorithm):
     def train(self) -> None:
         """
         Update the policy (and, with ``baseline="value"``, the value head) with one gradient step on the batch of
-        complete episodes from :meth:`collect_episodes`.
+        complete episodes in the rollout buffer.
         """
-        batch = self._episode_batch
-        if batch is None:
-            raise RuntimeError("REINFORCE.train() needs a batch of episodes: call collect_episodes() first")
+        if self.rollout_buffer.n_episodes == 0:
+            raise RuntimeError("REINFORCE.train() needs a batch of complete episodes: call collect_rollouts() first")
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        actions = batch.actions
-        if isinstance(self.action_space, spaces.Discrete):
-            actions = actions.long().flatten()
-        values: th.Tensor | None
-        if self.baseline == "value":
-            values, log_prob, entropy = self.policy.evaluate_actions(batch.observations, actions)
-            values = values.flatten()
-        else:  # the value head plays no part: skip it
-            distribution = self.policy.get_distribution(batch.observations)
-            values, log_prob, entropy = None, distribution.log_prob(actions), distribution.entropy()
+        for batch in self.rollout_buffer.get(batch_size=None):  # one batch: every step of the episodes
+            actions = batch.actions
+            if isinstance(self.action_space, spaces.Discrete):
+                actions = actions.long().flatten()
+            values: th.Tensor | None
+            if self.baseline == "value":
+                values, log_prob, entropy = self.policy.evaluate_actions(batch.observations, actions)
+                values = values.flatten()
+            else:  # the value head plays no part: skip it
+                distribution = self.policy.get_distribution(batch.observations)
+                values, log_prob, entropy = None, distribution.log_prob(actions), distribution.entropy()
 
-        losses = reinforce_loss(
-            log_prob,
-            entropy,
-            batch.returns,
-            values,
-            self.baseline,
-            self.normalize_advantage,
-            self.ent_coef,
-            self.vf_coef,
-        )
-        self.policy.optimizer.zero_grad()
-        losses.loss.backward()
-        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-        self.policy.optimizer.step()
-        self._episode_batch = None
+            losses = reinforce_loss(
+                log_prob,
+                entropy,
+                batch.returns,
+                values,
+                self.baseline,
+                self.normalize_advantage,
+                self.ent_coef,
+                self.vf_coef,
+            )
+            self.policy.optimizer.zero_grad()
+            losses.loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
 
         self._n_updates += 1
         explained_var = explained_variance(losses.baseline_values.cpu().numpy(), batch.returns.cpu().numpy())
@@ -476,36 +469,14 @@ class REINFORCE(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfREINFORCE:
-        """
-        Train: collect a batch of complete episodes, update, repeat until ``total_timesteps`` env steps are done.
-        The last batch is completed, so training may run past ``total_timesteps`` by up to one batch.
-
-        :param total_timesteps: The total number of env steps (across envs) to train on
-        :param callback: callback(s) called at every step with the state of the algorithm
-        :param log_interval: The number of updates between logs
-        :param tb_log_name: the name of the run for TensorBoard logging
-        :param reset_num_timesteps: whether or not to reset the current timestep number (used in logging)
-        :param progress_bar: Display a progress bar using tqdm and rich
-        :return: the trained model
-        """
-        iteration = 0
-        total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
         )
-        callback.on_training_start(locals(), globals())
-        assert self.env is not None
-
-        while self.num_timesteps < total_timesteps:
-            if not self.collect_episodes(self.env, callback):
-                break
-            iteration += 1
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            if log_interval is not None and iteration % log_interval == 0:
-                self.dump_logs(iteration)
-            self.train()
-
-        callback.on_training_end()
-        return self
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_episode_batch"]
+        return [*super()._excluded_save_params(), "_warned_episode_cut"]

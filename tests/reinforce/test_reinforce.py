@@ -25,6 +25,7 @@ from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticP
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_ext import registry
+from sb3_ext.common.type_aliases import EpisodeBufferSamples
 from sb3_ext.reinforce import REINFORCE, CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_ext.reinforce.reinforce import discounted_returns, reinforce_loss
 
@@ -92,10 +93,13 @@ def fix_policy(model: REINFORCE, probs: tuple[float, float], value: float) -> No
         model.policy.value_net.bias.fill_(value)
 
 
-def collect(model: REINFORCE) -> None:
+def collect(model: REINFORCE) -> EpisodeBufferSamples:
+    """Collect one batch through SB3's hook, as ``learn`` does; return all its steps."""
     _, callback = model._setup_learn(1, None, reset_num_timesteps=model.num_timesteps == 0)
     assert model.env is not None
-    assert model.collect_episodes(model.env, callback)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    (batch,) = model.rollout_buffer.get()  # one batch of every kept step, in order
+    return batch
 
 
 # --- The math ---------------------------------------------------------------------------------------------------
@@ -133,15 +137,13 @@ def test_loss_on_a_hand_made_batch(baseline: str, normalize_advantage: bool) -> 
         seed=0,
     )
     fix_policy(model, (0.25, 0.75), value=1.5)
-    collect(model)
-    batch = model._episode_batch
-    assert batch is not None
-    assert batch.episode_lengths.tolist() == [2, 3]
+    batch = collect(model)
+    assert model.rollout_buffer.episode_lengths.tolist() == [2, 3]
     returns = np.array([1 + 0.9 * 2, 2, 0 + 0.9 * 1 + 0.81 * 3, 1 + 0.9 * 3, 3])  # 2.8, 2, 3.33, 3.7, 3
     np.testing.assert_allclose(batch.returns.numpy(), returns, rtol=1e-6)
     np.testing.assert_array_equal(batch.observations.numpy(), [[0, 0], [0, 1], [1, 0], [1, 1], [1, 2]])
 
-    actions = batch.actions.numpy()
+    actions = batch.actions.numpy().flatten()
     log_prob = np.where(actions == 1, math.log(0.75), math.log(0.25))
     entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
     advantages = returns - {"none": 0.0, "mean": returns.mean(), "value": 1.5}[baseline]
@@ -193,20 +195,19 @@ def test_batches_hold_only_complete_episodes() -> None:
     lengths = [300, 450, 600]
     env = DummyVecEnv([lambda n=n: ScriptedEnv([[1.0] * n]) for n in lengths])
     model = REINFORCE("MlpPolicy", env, n_episodes=4, gamma=1.0, baseline="none", seed=0)
+    buffer = model.rollout_buffer
     for _ in range(2):
-        collect(model)
-        batch = model._episode_batch
-        assert batch is not None
+        batch = collect(model)
         # env 0 ends episodes at 300 and 600, env 1 at 450, env 2 at 600: at step 600 the batch is full, so envs 0
         # and 2 wait while env 1 finishes its 2nd episode, at step 900.
-        assert batch.episode_lengths.tolist() == [300, 300, 450, 450, 600]
-        assert batch.discarded_steps == 600
+        assert buffer.episode_lengths.tolist() == [300, 300, 450, 450, 600]
+        assert buffer.discarded_steps == 600
         assert model.num_timesteps % 2700 == 0
         steps = batch.observations[:, 1].numpy()
-        assert len(steps) == sum(batch.episode_lengths)
-        starts = np.concatenate([[0], np.cumsum(batch.episode_lengths)[:-1]])
+        assert len(steps) == sum(buffer.episode_lengths)
+        starts = np.concatenate([[0], np.cumsum(buffer.episode_lengths)[:-1]])
         np.testing.assert_array_equal(steps[starts], 0)  # every episode starts in the batch...
-        episode_length = np.repeat(batch.episode_lengths, batch.episode_lengths)
+        episode_length = np.repeat(buffer.episode_lengths, buffer.episode_lengths)
         np.testing.assert_array_equal(batch.returns.numpy(), episode_length - steps)  # ...and ends in it
         model.train()
 
@@ -217,10 +218,9 @@ def test_time_limit_truncation(baseline: str) -> None:
     env = DummyVecEnv([lambda: ScriptedEnv([[1.0, 1.0]], truncate=True)])
     model = REINFORCE("MlpPolicy", env, gamma=0.5, baseline=baseline, seed=0)
     fix_policy(model, (0.5, 0.5), value=4.0)
-    collect(model)
-    assert model._episode_batch is not None
+    batch = collect(model)
     last = 1.0 + 0.5 * 4.0 if baseline == "value" else 1.0
-    np.testing.assert_allclose(model._episode_batch.returns.numpy(), [1.0 + 0.5 * last, last])
+    np.testing.assert_allclose(batch.returns.numpy(), [1.0 + 0.5 * last, last])
 
 
 # --- Learning ---------------------------------------------------------------------------------------------------
@@ -259,9 +259,9 @@ def test_learns_continuous_actions_with_4_envs() -> None:
 
     class Record(BaseCallback):
         def _on_rollout_end(self) -> None:
-            batch = self.model._episode_batch
-            episodes_per_update.append(batch.n_episodes)
-            assert set(batch.episode_lengths.tolist()) == {20}
+            buffer = self.model.rollout_buffer
+            episodes_per_update.append(buffer.n_episodes)
+            assert set(buffer.episode_lengths.tolist()) == {20}
 
         def _on_step(self) -> bool:
             return True
@@ -384,7 +384,7 @@ def test_bad_values_fail_at_construction(kwargs: dict[str, Any], message: str) -
 
 
 def test_train_without_a_batch_fails_clearly() -> None:
-    with pytest.raises(RuntimeError, match="call collect_episodes"):
+    with pytest.raises(RuntimeError, match="call collect_rollouts"):
         REINFORCE("MlpPolicy", "CartPole-v1").train()
 
 
