@@ -178,8 +178,8 @@ class _CountDiscarded(BaseCallback):
         self.discarded = 0
 
     def _on_rollout_end(self) -> None:
-        batch = getattr(self.model, "_episode_batch", None)
-        self.discarded += batch.discarded_steps if batch is not None else 0
+        # (REINFORCE's EpisodeBuffer counts them; A2C's RolloutBuffer discards nothing)
+        self.discarded += getattr(self.model.rollout_buffer, "discarded_steps", 0)
 
     def _on_step(self) -> bool:
         return True

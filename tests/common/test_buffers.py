@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.buffers import EpisodeBuffer, PrioritizedReplayBuffer
 from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 
 OBS = spaces.Box(-10, 10, (3,), np.float32)
@@ -292,3 +292,67 @@ def test_bad_updates_raise() -> None:
         buffer.set_beta(2.0)
     with pytest.raises(ValueError, match="Dict observation"):
         PrioritizedReplayBuffer(8, spaces.Dict({"a": OBS}), ACT)
+
+
+# --- EpisodeBuffer ----------------------------------------------------------------------------------------------
+
+
+def episode_buffer(observation_space: spaces.Space = OBS, n_envs: int = 2, buffer_size: int = 2) -> EpisodeBuffer:
+    return EpisodeBuffer(buffer_size, observation_space, spaces.Box(-1, 1, (2,), np.float32), "cpu", gamma=0.5, n_envs=n_envs)
+
+
+def fill_episodes(buffer: EpisodeBuffer, dones: list[list[bool]], kept: list[list[bool]], bootstrap: float = 0.0) -> None:
+    """Steps whose observation, action and reward all tell (step, env) apart: obs[0] = 10 * step + env, reward 1."""
+    for step, (done, keep) in enumerate(zip(dones, kept, strict=True)):
+        obs = np.array([[10 * step + env, 0, 0] for env in range(buffer.n_envs)], dtype=np.float32)
+        actions = np.array([[step, env] for env in range(buffer.n_envs)], dtype=np.float32)
+        boot = np.where(done, bootstrap, 0.0).astype(np.float32)
+        buffer.add(obs, actions, np.ones(buffer.n_envs, np.float32), np.array(done), np.array(keep), boot)
+
+
+def test_episode_buffer_keeps_whole_episodes_env_after_env() -> None:
+    # env 0: episodes of 2 and 1 steps, then waits 2 steps; env 1: one episode of 4 steps (the last bootstraps from 8)
+    buffer = episode_buffer()
+    dones = [[False, False], [True, False], [True, False], [False, False], [False, True]]
+    kept = [[True, True], [True, True], [True, True], [False, True], [False, False]]
+    fill_episodes(buffer, dones[:4], kept[:4], bootstrap=8.0)
+    dones[3][1] = True  # (env 1's episode ends at step 3; step 4 is past the batch for both)
+    buffer.reset()
+    fill_episodes(buffer, dones, kept, bootstrap=8.0)
+    assert buffer.size() == 5 and buffer.buffer_size == 8  # grown from 2, twice
+    buffer.compute_returns_and_advantage()
+    assert buffer.episode_lengths.tolist() == [2, 1, 4] and buffer.n_episodes == 3
+    assert buffer.discarded_steps == 3
+    (batch,) = buffer.get()
+    np.testing.assert_array_equal(batch.observations[:, 0].numpy(), [0, 10, 20, 1, 11, 21, 31])
+    np.testing.assert_array_equal(batch.actions.numpy(), [[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1], [3, 1]])
+    g = 1 + 0.5 * 8  # every episode's last step bootstraps from its value (8 here)
+    expected = [1 + 0.5 * g, g, g, 1 + 0.5 * (1 + 0.5 * (1 + 0.5 * g)), 1 + 0.5 * (1 + 0.5 * g), 1 + 0.5 * g, g]
+    np.testing.assert_allclose(batch.returns.numpy(), expected)
+
+    minibatches = list(buffer.get(batch_size=3))
+    assert [len(mb.returns) for mb in minibatches] == [3, 3, 1]
+    seen = np.concatenate([mb.observations[:, 0].numpy() for mb in minibatches])
+    np.testing.assert_array_equal(np.sort(seen), [0, 1, 10, 11, 20, 21, 31])
+
+
+def test_episode_buffer_dict_and_discrete_observations() -> None:
+    space = spaces.Dict({"position": spaces.Box(-1, 1, (2,), np.float32), "room": spaces.Discrete(5)})
+    buffer = EpisodeBuffer(4, space, spaces.Discrete(3), "cpu", n_envs=2)
+    for step in range(3):
+        obs = {"position": np.full((2, 2), step, np.float32), "room": np.array([step, step + 1])}
+        buffer.add(obs, np.array([1, 2]), np.zeros(2, np.float32), np.array([step == 2] * 2), np.ones(2, bool), np.zeros(2))
+    buffer.compute_returns_and_advantage()
+    (batch,) = buffer.get()
+    assert isinstance(batch.observations, dict)
+    np.testing.assert_array_equal(batch.observations["room"].numpy().ravel(), [0, 1, 2, 1, 2, 3])
+    assert batch.observations["position"].shape == (6, 2) and batch.actions.shape == (6, 1)
+
+
+def test_episode_buffer_refuses_what_it_cannot_do() -> None:
+    with pytest.raises(ValueError, match=r"gae_lambda must be 1, got 0\.95"):
+        EpisodeBuffer(8, OBS, ACT, gae_lambda=0.95)
+    buffer = episode_buffer()
+    fill_episodes(buffer, [[False, False]], [[True, True]])
+    with pytest.raises(RuntimeError, match="holds no complete episode"):
+        next(buffer.get())

@@ -6,6 +6,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
@@ -205,13 +206,12 @@ def test_truncation_bootstraps_from_the_final_observation(max_steps: int | None,
 # --- SB3 integration ------------------------------------------------------------------------------------------------
 
 
-def test_save_load_and_continue(tmp_path: Path) -> None:
+def test_exploration_continues_after_load(tmp_path: Path) -> None:
+    # (save/load itself, with and without an env, is checked for every algorithm in tests/test_sb3_contract.py)
     model = QLearning("TabularPolicy", "FrozenLake-v1", learning_rate=0.1, seed=3).learn(3000)
     model.save(tmp_path / "frozen")
     loaded = QLearning.load(tmp_path / "frozen", env=make_vec_env("FrozenLake-v1", seed=0))
     np.testing.assert_array_equal(loaded.q_table, model.q_table)
-    obs = np.arange(16)
-    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
     assert loaded.num_timesteps == 3000
 
     seen: list[float] = []
@@ -227,10 +227,69 @@ def test_save_load_and_continue(tmp_path: Path) -> None:
     assert seen[0] == pytest.approx(loaded.exploration_schedule(1 - 3000 / 4000))
     assert seen[0] < loaded.exploration_initial_eps
 
-    params = model.get_parameters()
-    fresh = QLearning("TabularPolicy", "FrozenLake-v1", seed=0)
-    fresh.set_parameters(params)
-    np.testing.assert_array_equal(fresh.q_table, model.q_table)
+
+def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("### Tabular Q-learning")[1].split("```python")[1].split("```")[0]
+    assert 'QLearning.load("taxi")' in block  # load without an env, as SB3's docs do
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)
+    loaded = namespace["model"]
+    assert isinstance(loaded, QLearning) and loaded.num_timesteps == 200_000
+    mean, _ = evaluate_policy(loaded, make_vec_env("Taxi-v4", seed=1), n_eval_episodes=20)
+    assert mean >= 7.0  # near Taxi's optimum (about 8); a random policy gets about -770
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", th.device("cpu")])
+def test_device_cpu_or_auto(device: Any) -> None:
+    model = QLearning("TabularPolicy", "FrozenLake-v1", device=device)
+    assert model.device == th.device("cpu") and model.policy.device == th.device("cpu")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps", th.device("meta")])
+def test_other_devices_are_refused(device: Any) -> None:
+    with pytest.raises(
+        ValueError, match=rf"QLearning keeps its table in numpy on the CPU: device must be 'cpu' or 'auto', got '{device}'"
+    ):
+        QLearning("TabularPolicy", "FrozenLake-v1", device=device)
+
+
+def test_multi_binary_observations_index_rows_row_major() -> None:
+    class Bits(gym.Env):
+        # The reward is 1 for action 1 in state (1, 0, 1) only
+        observation_space = spaces.MultiBinary(3)
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+            super().reset(seed=seed)
+            self.obs = self.np_random.integers(2, size=3).astype(np.int8)
+            return self.obs, {}
+
+        def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+            reward = float(action == 1 and self.obs.tolist() == [1, 0, 1])
+            return self.obs, reward, True, False, {}
+
+    model = QLearning(
+        "TabularPolicy", make_vec_env(Bits, n_envs=4, seed=0), learning_rate=1.0, exploration_fraction=1.0, seed=0
+    )
+    assert model.q_table.shape == (8, 2)
+    model.learn(2000)
+    np.testing.assert_array_equal(model.q_table[5], [0.0, 1.0])  # row 5 = 0b101
+    assert np.count_nonzero(model.q_table) == 1
+    assert model.predict(np.array([1, 0, 1], dtype=np.int8), deterministic=True)[0] == 1
+    np.testing.assert_array_equal(model.predict(np.array([[1, 0, 1], [0, 0, 0]]), deterministic=True)[0], [1, 0])
+
+
+@pytest.mark.parametrize(
+    ("env_id", "observation", "space"),
+    [("FrozenLake-v1", 16, "Discrete"), ("FrozenLake-v1", -1, "Discrete"), ("Blackjack-v1", (40, 1, 0), "Tuple")],
+)
+def test_observations_outside_the_space_get_one_clear_line(env_id: str, observation: Any, space: str) -> None:
+    model = QLearning("TabularPolicy", env_id)
+    for predict in (model.predict, model.policy.predict):
+        with pytest.raises(ValueError, match=rf"observation .* does not belong to the observation space {space}"):
+            predict(observation)
 
 
 def test_same_seed_same_table() -> None:
@@ -308,7 +367,7 @@ def test_unsupported_spaces() -> None:
     with pytest.raises(ValueError, match=r"QLearning needs a Discrete action space, got Box"):
         QLearning("TabularPolicy", DiscretizeObservation(gym.make("Pendulum-v1"), bins=5))
     with pytest.raises(
-        ValueError, match=r"cannot index observation space Dict.*supported are Discrete, MultiDiscrete and Tuple"
+        ValueError, match=r"cannot index observation space Dict.*supported are Discrete, MultiDiscrete, MultiBinary and Tuple"
     ):
         QLearning("TabularPolicy", make_vec_env(lambda: _DictEnv()))
     with pytest.raises(ValueError, match=r"dimensions \[1, 3\] are unbounded.*pass low=\.\.\. and high=\.\.\."):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -27,7 +28,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from sb3_ext import registry
 from sb3_ext.common.type_aliases import EpisodeBufferSamples
 from sb3_ext.reinforce import REINFORCE, CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_ext.reinforce.reinforce import discounted_returns, reinforce_loss
+from sb3_ext.common.buffers import EpisodeBuffer
+from sb3_ext.reinforce.reinforce import DEFAULT_MAX_EPISODE_STEPS, discounted_returns, reinforce_loss
 
 # --- Environments -----------------------------------------------------------------------------------------------
 
@@ -223,6 +225,107 @@ def test_time_limit_truncation(baseline: str) -> None:
     np.testing.assert_allclose(batch.returns.numpy(), [1.0 + 0.5 * last, last])
 
 
+# --- Episode length is bounded -----------------------------------------------------------------------------------
+
+
+class NeverEnds(gym.Env):
+    """Reward 1 per step, forever: no termination, no time limit. The observation counts the steps."""
+
+    observation_space = spaces.Box(0.0, np.inf, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return np.array([self.t], dtype=np.float32), 1.0, False, False, {}
+
+
+def test_an_env_that_never_ends_is_cut_at_the_default_limit() -> None:
+    model = REINFORCE("MlpPolicy", DummyVecEnv([NeverEnds]), seed=0)
+    assert model.episode_step_limit(model.env) == DEFAULT_MAX_EPISODE_STEPS  # type: ignore[arg-type]
+    with pytest.warns(UserWarning, match=r"NeverEnds instance>: an episode ran 10000 steps without ending") as caught:
+        model.learn(64)  # it used to never return
+    assert len(caught) == 1
+    assert model.num_timesteps == DEFAULT_MAX_EPISODE_STEPS  # one batch: one episode, cut there
+    assert model.rollout_buffer.episode_lengths.tolist() == [DEFAULT_MAX_EPISODE_STEPS]
+    assert model.rollout_buffer.buffer_size <= 2 * DEFAULT_MAX_EPISODE_STEPS  # memory stays bounded
+
+
+@pytest.mark.parametrize("baseline", ["none", "value"])
+def test_max_episode_steps_cuts_as_a_time_limit_truncation(baseline: str) -> None:
+    env = DummyVecEnv([NeverEnds, NeverEnds])
+    model = REINFORCE("MlpPolicy", env, n_episodes=4, max_episode_steps=3, gamma=0.5, baseline=baseline, seed=0)
+    fix_policy(model, (0.5, 0.5), value=4.0)
+    with pytest.warns(UserWarning, match="REINFORCE cut it there as a time-limit truncation") as caught:
+        batch = collect(model)
+        collect(model)  # one warning per model, not per batch
+    assert len(caught) == 1
+    # Each env: two episodes of 3 steps; the env is not reset at a cut, its next step starts the next episode
+    assert model.rollout_buffer.episode_lengths.tolist() == [3, 3, 3, 3]
+    np.testing.assert_array_equal(batch.observations[:, 0].numpy(), [0, 1, 2, 3, 4, 5] * 2)
+    last = 1.0 + 0.5 * 4.0 if baseline == "value" else 1.0  # bootstrapped from V(s_3) with the value baseline
+    np.testing.assert_allclose(batch.returns.numpy(), [1.0 + 0.5 * (1.0 + 0.5 * last), 1.0 + 0.5 * last, last] * 4)
+
+
+def test_episode_step_limit_is_the_envs_time_limit() -> None:
+    model = REINFORCE("MlpPolicy", "CartPole-v1")
+    assert model.episode_step_limit(make_vec_env("CartPole-v1", n_envs=2)) == 500
+    assert model.episode_step_limit(point_env(2, seed=0)) == 20  # a TimeLimit wrapped by hand
+    assert REINFORCE("MlpPolicy", "CartPole-v1", max_episode_steps=50).episode_step_limit(point_env(1, seed=0)) == 50
+    with pytest.raises(
+        ValueError, match=r"max_episode_steps must be an integer >= 1 \(or None: the env's time limit\), got 0"
+    ):
+        REINFORCE("MlpPolicy", "CartPole-v1", max_episode_steps=0)
+
+
+# --- SB3's on-policy structure -----------------------------------------------------------------------------------
+
+
+def test_rollout_buffer_is_an_episode_buffer_that_callbacks_can_read() -> None:
+    lengths: list[list[int]] = []
+
+    class ReadBuffer(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            buffer = self.model.rollout_buffer
+            assert isinstance(buffer, EpisodeBuffer)
+            lengths.append(buffer.episode_lengths.tolist())
+            (batch,) = buffer.get()
+            assert len(batch.returns) == sum(lengths[-1])
+
+        def _on_step(self) -> bool:
+            return True
+
+    model = REINFORCE("MlpPolicy", point_env(2, seed=0), n_episodes=2, seed=0)
+    assert isinstance(model.rollout_buffer, EpisodeBuffer)
+    model.learn(200, callback=ReadBuffer())
+    assert lengths == [[20, 20]] * 5
+
+
+@pytest.mark.parametrize("sde_sample_freq", [-1, 4])
+def test_gsde_noise_is_resampled_as_in_a2c(sde_sample_freq: int) -> None:
+    def noise_resets(model: A2C | REINFORCE) -> list[int]:
+        steps: list[int] = []
+        reset_noise = model.policy.reset_noise
+
+        def record(n_envs: int = 1) -> None:
+            steps.append(model.num_timesteps)
+            reset_noise(n_envs)
+
+        model.policy.reset_noise = record  # type: ignore[method-assign]
+        model.learn(40)
+        return steps
+
+    kwargs = dict(use_sde=True, sde_sample_freq=sde_sample_freq, seed=0)
+    a2c = noise_resets(A2C("MlpPolicy", point_env(1, seed=0), n_steps=20, **kwargs))  # rollouts of 20 steps
+    reinforce = noise_resets(REINFORCE("MlpPolicy", point_env(1, seed=0), **kwargs))  # episodes of 20 steps
+    assert reinforce == a2c
+    assert len(a2c) == (2 if sde_sample_freq == -1 else 2 * (1 + 5))
+
+
 # --- Learning ---------------------------------------------------------------------------------------------------
 
 
@@ -323,17 +426,6 @@ def test_gsde_exploration_runs() -> None:
     model.learn(400)
     assert model.num_timesteps >= 400
     assert model.logger.name_to_value["train/std"] > 0
-
-
-def test_save_load_gives_identical_actions(tmp_path: Path) -> None:
-    model = REINFORCE("MlpPolicy", point_env(2, seed=0), n_episodes=2, seed=0).learn(400)
-    model.save(tmp_path / "model.zip")
-    loaded = REINFORCE.load(tmp_path / "model.zip", env=point_env(2, seed=0))
-    assert (loaded.baseline, loaded.n_episodes, loaded.gamma) == (model.baseline, model.n_episodes, model.gamma)
-    obs = np.random.default_rng(0).uniform(-1, 1, size=(50, 2)).astype(np.float32)
-    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
-    loaded.learn(200, reset_num_timesteps=False)  # and it goes on training
-    assert loaded.num_timesteps > model.num_timesteps
 
 
 def test_same_seed_same_parameters() -> None:
