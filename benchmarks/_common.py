@@ -1,5 +1,6 @@
 """Runner convention for benchmarks: each script measures our code and its SB3 anchor side by side in one run,
-prints one JSON object, and appends a row (with the command that produced it) to benchmarks/RESULTS.md."""
+prints one JSON object, and records its row (with the command that produced it) in benchmarks/RESULTS.md, which holds
+one current row per benchmark: a new measurement replaces the row of the same benchmark (history is in git)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,44 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+ROOT = RESULTS.parent.parent
+_HEADER = [
+    "# Benchmark results",
+    "",
+    "Each benchmark in this folder measures sb3-ext and its SB3 anchor side by side in one run, prints JSON and records",
+    "its row here: one current row per benchmark, the one that holds for the code (a new run replaces the row of the same",
+    "benchmark; earlier rows are in git's history). Run them from the repository root with the project's virtual",
+    "environment (`.venv/bin/python benchmarks/<script>.py`).",
+    "",
+    "| date | benchmark | result | command |",
+    "|---|---|---|---|",
+]
+
+
+def _command() -> str:
+    """The command line that ran this benchmark, with the script's path relative to the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    path = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
+    return " ".join(["python", path, *sys.argv[1:]])
+
+
+def record_row(name: str, summary: str, command: str) -> None:
+    """
+    Put the row of benchmark ``name`` in RESULTS.md: in place of its current row, or at the end of the table.
+
+    :param name: benchmark name (the table's second column)
+    :param summary: the figures
+    :param command: the command that produced them
+    """
+    row = f"| {time.strftime('%Y-%m-%d')} | {name} | {summary} | `{command}` |"
+    lines = RESULTS.read_text().splitlines() if RESULTS.exists() else list(_HEADER)
+    same = [i for i, line in enumerate(lines) if line.startswith("| ") and line.split(" | ")[1:2] == [name]]
+    if same:
+        lines[same[0]] = row
+        lines = [line for i, line in enumerate(lines) if i not in same[1:]]
+    else:
+        lines.append(row)
+    RESULTS.write_text("\n".join(lines) + "\n")
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -43,12 +82,12 @@ def interleaved(runs: dict[str, Callable[[], T]], rounds: int) -> dict[str, list
 
 def report(name: str, result: dict[str, Any], summary: str, record: bool = True) -> None:
     """
-    Print the result as JSON and append a row to RESULTS.md.
+    Print the result as JSON and record its row in RESULTS.md (replacing the benchmark's previous row).
 
     :param name: benchmark name (the section it belongs to)
     :param result: the measured figures
     :param summary: one line with the figures and the ratio, for the table
-    :param record: append to RESULTS.md (off for smoke runs)
+    :param record: record the row in RESULTS.md (off for smoke runs)
     """
     result = {
         "benchmark": name,
@@ -56,10 +95,5 @@ def report(name: str, result: dict[str, Any], summary: str, record: bool = True)
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
     }
     print(json.dumps(result, indent=2))
-    if not record:
-        return
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix().split("/work/main/")[-1], *sys.argv[1:]])
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\n| date | benchmark | result | command |\n|---|---|---|---|\n")
-    with RESULTS.open("a") as f:
-        f.write(f"| {time.strftime('%Y-%m-%d')} | {name} | {summary} | `{command}` |\n")
+    if record:
+        record_row(name, summary, _command())

@@ -361,8 +361,8 @@ def test_step_counts(case: Case) -> None:
 
 
 def _space(kind: type[spaces.Space], for_actions: bool) -> spaces.Space:
-    if kind is spaces.Box:
-        return spaces.Box(-1.0, 1.0, (2,) if for_actions else (3,), np.float32)
+    if kind is spaces.Box:  # (multi-dimensional actions, as in SB3's test_spaces.py)
+        return spaces.Box(-1.0, 1.0, (2, 2) if for_actions else (3,), np.float32)
     if kind is spaces.Discrete:
         return spaces.Discrete(3 if for_actions else 4)
     if kind is spaces.MultiDiscrete:

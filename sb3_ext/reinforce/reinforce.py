@@ -364,7 +364,9 @@ class REINFORCE(OnPolicyAlgorithm):
 
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                actions = self.policy.get_distribution(obs_tensor).get_actions().cpu().numpy()  # no value head needed
+                sampled = self.policy.get_distribution(obs_tensor).get_actions()  # (no value head needed)
+            # Reshape to the action space's shape (a multi-dimensional Box comes out flat), as BasePolicy.predict does
+            actions = sampled.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
 
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
