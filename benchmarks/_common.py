@@ -11,7 +11,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from sb3_ext.config import ZooConfig
 
 T = TypeVar("T")
 
@@ -61,6 +67,38 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def evaluate(model: BaseAlgorithm, env: gym.Env, episodes: int) -> float:
+    """:return: the mean return of ``episodes`` deterministic episodes (SB3's ``evaluate_policy``)"""
+    import numpy as np
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    returns, _ = evaluate_policy(
+        model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, warn=False
+    )
+    return float(np.mean(returns))
+
+
+def anchor_config(algo: str, env_id: str) -> ZooConfig:
+    """
+    An algorithm's zoo config for an env: ours (``zoo_configs/``) where it has an entry for the env, else rl_zoo3's
+    tuned entry (never a ``default`` entry: an anchor runs with tuned values or not at all).
+
+    :param algo: registry key
+    :param env_id: gymnasium id
+    :return: the config
+    """
+    from sb3_ext.config import default_config_path, load_zoo_config, read_yaml
+
+    if env_id in read_yaml(default_config_path(algo)):
+        return load_zoo_config(algo, env_id)
+    import rl_zoo3
+
+    zoo_file = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml"
+    if env_id not in read_yaml(zoo_file):
+        raise ValueError(f"neither zoo_configs/{algo}.yml nor rl_zoo3 has a tuned {algo} entry for {env_id}")
+    return load_zoo_config(algo, env_id, zoo_file)
 
 
 def interleaved(runs: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:

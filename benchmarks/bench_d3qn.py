@@ -25,19 +25,17 @@ import multiprocessing
 import statistics
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import interleaved, report, timed
+from _common import anchor_config, evaluate, interleaved, report, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_ext.config import ZooConfig, default_config_path, load_zoo_config, read_yaml
+from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.d3qn import D3QN
 
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -64,23 +62,6 @@ class Curve(BaseCallback):
         if self.num_timesteps % self.freq == 0:
             self.values.append(evaluate(self.model, self.env, self.episodes))
         return True
-
-
-def evaluate(model: BaseAlgorithm, env: gym.Env, episodes: int) -> float:
-    """:return: mean return of ``episodes`` deterministic episodes"""
-    returns, _ = evaluate_policy(
-        model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, warn=False
-    )
-    return float(np.mean(returns))
-
-
-def dqn_config(env_id: str) -> ZooConfig:
-    """The zoo's DQN config: ours, or rl_zoo3's for envs ours has no entry of its own for (not its 'default')."""
-    if env_id in read_yaml(default_config_path("dqn")):
-        return load_zoo_config("dqn", env_id)
-    import rl_zoo3
-
-    return load_zoo_config("dqn", env_id, Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml")
 
 
 def ablation_model(cfg: ZooConfig, variant: dict[str, Any], seed: int) -> BaseAlgorithm:
@@ -177,7 +158,7 @@ def part_cartpole(args: argparse.Namespace) -> None:
 def final_return(env_id: str, name: str, seed: int, steps: int | None, eval_episodes: int) -> float:
     """Train ``name`` (d3qn or dqn) with its zoo config on ``env_id`` and return its final deterministic evaluation."""
     th.set_num_threads(1)
-    cfg = load_zoo_config("d3qn", env_id) if name == "d3qn" else dqn_config(env_id)
+    cfg = load_zoo_config("d3qn", env_id) if name == "d3qn" else anchor_config("dqn", env_id)
     steps = steps or cfg.n_timesteps
     model = cfg.make_model(cfg.make_env(seed=seed), seed=seed).learn(steps)
     eval_env = gym.make(env_id)

@@ -40,7 +40,7 @@ def filled(cls: type[BufferT], capacity: int, rng: np.random.Generator) -> Buffe
     if isinstance(buffer, PrioritizedReplayBuffer):
         for start in range(0, capacity, 65_536):
             positions = np.arange(start, min(start + 65_536, capacity))
-            buffer.update_priorities(positions, np.zeros_like(positions), rng.exponential(size=len(positions)))
+            buffer.update_priorities(positions, rng.exponential(size=len(positions)))  # (one env: index = position)
     return buffer
 
 
@@ -77,7 +77,7 @@ def main() -> None:
 
         def prioritized_sample_and_update(buffer: PrioritizedReplayBuffer = prioritized, td: np.ndarray = td_errors) -> None:
             batch = buffer.sample(args.batch_size)
-            buffer.update_priorities(batch.indices, batch.env_indices, td)
+            buffer.update_priorities(batch.indices, td)
 
         per_call_seconds(uniform_sample, 100)  # warm-up
         per_call_seconds(prioritized_sample_and_update, 100)

@@ -1,9 +1,10 @@
 """sb3-ext: algorithms Stable-Baselines3 leaves out, zoo-style configs and Optuna tuning over every algorithm."""
 
-from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, EpisodeBuffer, PrioritizedReplayBuffer
 from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.d3qn import D3QN
 from sb3_ext.qlearning import QLearning
+from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
 from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
@@ -16,9 +17,12 @@ __all__ = [
     "REINFORCE",
     "AlgoSpec",
     "ConfigError",
+    "DictPrioritizedReplayBuffer",
+    "EpisodeBuffer",
     "IncompatibleEnvError",
     "PrioritizedReplayBuffer",
     "QLearning",
+    "Rainbow",
     "Sb3ExtError",
     "UnknownAlgorithmError",
     "UnknownEnvError",

@@ -101,7 +101,7 @@ def _check_positive(name: str, value: int | None, minimum: int = 1) -> None:
 def _new_run_dir(log_folder: Path, algo: str, env_id: str) -> Path:
     parent = log_folder / algo
     parent.mkdir(parents=True, exist_ok=True)
-    prefix = f"{env_id}_"
+    prefix = f"{env_id.replace(':', '-').replace('/', '-')}_"  # one folder for a namespaced id, as rl_zoo3 names it
     taken = [int(p.name[len(prefix) :]) for p in parent.glob(f"{prefix}*") if p.name[len(prefix) :].isdigit()]
     n = max(taken, default=0) + 1
     while True:  # mkdir is atomic: two runs started together get different folders

@@ -44,6 +44,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from sb3_ext.common.safe_eval import resolve_class, safe_eval
+from sb3_ext.common.env_util import make_env, register_env_package
 from sb3_ext.errors import ConfigError, UnknownEnvError, suggest
 from sb3_ext.registry import AlgoSpec, get_algo
 
@@ -133,8 +134,9 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
 
     :param env_id: e.g. ``"CartPole-v1"``
     :return: its spec
-    :raises UnknownEnvError: with the nearest registered id
+    :raises UnknownEnvError: with the nearest registered id (or the extra that installs a known package's envs)
     """
+    register_env_package(env_id)
     try:
         return gym.spec(env_id)
     except gym.error.Error:
@@ -250,7 +252,7 @@ class ZooConfig:
         :return: the environment
         """
         env = make_vec_env(
-            functools.partial(gym.make, self.env_id),
+            functools.partial(make_env, self.env_id),
             n_envs=n_envs or self.n_envs,
             seed=seed,
             env_kwargs=self.env_kwargs,
@@ -481,7 +483,7 @@ def _schedule(value: Any, where: str) -> Any:
 def _probe_spaces(
     env_id: str, env_kwargs: dict[str, Any], wrappers: tuple[tuple[type, dict[str, Any]], ...]
 ) -> tuple[spaces.Space, spaces.Space]:
-    env = _WrapperChain(wrappers)(gym.make(env_id, **env_kwargs))
+    env = _WrapperChain(wrappers)(make_env(env_id, **env_kwargs))
     try:
         return env.observation_space, env.action_space
     finally:

@@ -16,6 +16,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_ext.d3qn import D3QN
 from sb3_ext.errors import IncompatibleEnvError, UnknownAlgorithmError, suggest
 from sb3_ext.qlearning import QLearning
+from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
 
 __all__ = ["ALGOS", "AlgoSpec", "get_algo"]
@@ -99,6 +100,7 @@ ALGOS: dict[str, AlgoSpec] = {
         (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Tuple),
         "https://link.springer.com/article/10.1007/BF00992698",
     ),
+    "rainbow": AlgoSpec("rainbow", Rainbow, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1710.02298"),
     "reinforce": AlgoSpec(
         "reinforce", REINFORCE, True, _ALL_ACTIONS, paper="https://link.springer.com/article/10.1007/BF00992696"
     ),

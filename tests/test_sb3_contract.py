@@ -5,7 +5,7 @@ its algorithms (``test_save_load.py``, ``test_predict.py``, ``test_callbacks.py`
 
 Where an algorithm differs from SB3 by design, the test says so:
 - REINFORCE finishes whole episodes, so ``num_timesteps`` overshoots ``total_timesteps`` by up to one batch;
-- D3QN and QLearning refuse action spaces other than ``Discrete`` with a ``ValueError`` (SB3's DQN asserts);
+- D3QN, Rainbow and QLearning refuse action spaces other than ``Discrete`` with a ``ValueError`` (SB3's DQN asserts);
 - QLearning keeps its table on the CPU: ``device="auto"`` means the CPU, and any other device is refused.
 """
 
@@ -40,7 +40,7 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from torch import nn
 
-from sb3_ext import D3QN, REINFORCE, QLearning, get_algo
+from sb3_ext import D3QN, REINFORCE, QLearning, Rainbow, get_algo
 
 # --- The algorithms and how to train each briefly ---------------------------------------------------------------
 
@@ -81,6 +81,7 @@ CASES = [
     Case("dqn", DQN, "CartPole-v1", _DQN_FAST, budget=256),
     Case("a2c", A2C, "CartPole-v1", dict(n_steps=8, **_SMALL_NET), budget=256),
     Case("d3qn", D3QN, "CartPole-v1", _DQN_FAST, budget=256),
+    Case("rainbow", Rainbow, "CartPole-v1", dict(n_atoms=11, **_DQN_FAST), budget=256),
     Case("reinforce", REINFORCE, "CartPole-v1", dict(n_episodes=2, **_SMALL_NET), budget=256, exact_steps=False),
     # (VecNormalize normalises Box observations only: a table's observations are left as they are)
     # (optimistic values: a short FrozenLake run rarely sees a reward, and an all-zero table would learn nothing)

@@ -165,6 +165,14 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
     "dqn": _Q_VALUE,
     "qrdqn": {**_Q_VALUE, "n_quantiles": _c(10, 25, 50)},
     "d3qn": {**_Q_VALUE, "n_steps": _c(1, 3, 5), "per_alpha": _f(0.2, 1.0), "per_beta": _f(0.2, 0.8)},
+    # (noisy layers explore: no epsilon to tune)
+    "rainbow": {
+        **{k: v for k, v in _Q_VALUE.items() if not k.startswith("exploration_")},
+        "n_steps": _c(1, 3, 5),
+        "n_atoms": _c(21, 51),
+        "per_alpha": _f(0.2, 1.0),
+        "per_beta": _f(0.2, 0.8),
+    },
     "sac": _ACTOR_CRITIC,
     "tqc": {**_ACTOR_CRITIC, "top_quantiles_to_drop_per_net": _i(0, 5), "n_quantiles": _c(10, 25, 50)},
     "td3": {**_ACTOR_CRITIC, **_NOISE},

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import BaseBuffer, NStepReplayBuffer
+from stable_baselines3.common.buffers import BaseBuffer, DictReplayBuffer, NStepReplayBuffer
 from stable_baselines3.common.preprocessing import get_obs_shape
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.utils import obs_as_tensor
@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.common.type_aliases import EpisodeBufferSamples, PrioritizedReplayBufferSamples
 
-__all__ = ["EpisodeBuffer", "PrioritizedReplayBuffer", "discounted_returns"]
+__all__ = ["DictPrioritizedReplayBuffer", "EpisodeBuffer", "PrioritizedReplayBuffer", "discounted_returns"]
 
 
 def discounted_returns(rewards: np.ndarray, dones: np.ndarray, bootstrap_values: np.ndarray, gamma: float) -> np.ndarray:
@@ -255,7 +255,9 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     sampling: one value uniformly in each of ``batch_size`` equal segments of the total, each mapped to its transition
     by a vectorised :class:`~sb3_ext.common.segment_tree.SumTree` search. New transitions enter at the largest priority
     given so far (written into the trees in one batch when the buffer is next read), and :meth:`update_priorities` sets
-    ``p = |TD error| + eps`` after a training step.
+    ``p = |TD error| + eps`` (or the per-sample loss, for Rainbow) after a training step. Each sample is named by one
+    integer, ``position * n_envs + env``: :meth:`sample` returns them as ``indices``, and :meth:`update_priorities`
+    takes them back (the convention of cpprb and Tianshou).
 
     The samples carry importance-sampling weights ``w_i = (N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, where ``N``
     is the number of stored transitions and the max runs over the batch (Schaul et al., Algorithm 1), so the largest
@@ -269,7 +271,7 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     sampling time when a ``VecNormalize`` env is given, as in SB3's buffers.
 
     :param buffer_size: maximum number of transitions (over all envs)
-    :param observation_space: observation space (``Dict`` spaces are not supported)
+    :param observation_space: observation space (``Dict`` spaces: :class:`DictPrioritizedReplayBuffer`)
     :param action_space: action space
     :param device: PyTorch device of the sampled tensors
     :param n_envs: number of parallel environments
@@ -283,6 +285,9 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     :param beta: importance-sampling exponent in [0, 1] (1: full correction); see :meth:`set_beta`
     :param eps: added to the absolute TD errors so that no priority is 0, > 0
     """
+
+    #: whether the observations are stored key by key (:class:`DictPrioritizedReplayBuffer`)
+    _dict_observations = False
 
     def __init__(
         self,
@@ -299,8 +304,12 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         beta: float = 0.4,
         eps: float = 1e-6,
     ) -> None:
-        if isinstance(observation_space, spaces.Dict):
-            raise ValueError("PrioritizedReplayBuffer does not support Dict observation spaces; use DictReplayBuffer")
+        if isinstance(observation_space, spaces.Dict) is not self._dict_observations:
+            raise ValueError(
+                "Dict observation spaces need DictPrioritizedReplayBuffer"
+                if self._dict_observations is False
+                else "DictPrioritizedReplayBuffer needs a Dict observation space: use PrioritizedReplayBuffer"
+            )
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
         if not alpha >= 0:
@@ -410,44 +419,39 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         priorities /= priorities.min()
         weights = np.power(priorities, -self.beta, dtype=np.float32)
         samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
-        return PrioritizedReplayBufferSamples(
-            *samples,
-            weights=self._tensor(weights.reshape(-1, 1)),
-            indices=batch_inds,
-            env_indices=env_indices,
-        )
+        return PrioritizedReplayBufferSamples(*samples, weights=self._tensor(weights.reshape(-1, 1)), indices=leaves)
 
-    def update_priorities(self, indices: np.ndarray, env_indices: np.ndarray, td_errors: np.ndarray) -> None:
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """
-        Set the priorities of sampled transitions to ``|td_errors| + eps``.
+        Set the priorities of sampled transitions to ``|priorities| + eps`` (for D3QN the TD errors, for Rainbow the
+        per-sample losses).
 
-        :param indices: positions, as :meth:`sample` returned them
-        :param env_indices: envs, as :meth:`sample` returned them
-        :param td_errors: TD errors of these transitions, same length
+        :param indices: the transitions, as :meth:`sample` returned them: one integer each,
+            ``position * n_envs + env``
+        :param priorities: their new priorities (before ``| |`` and ``+ eps``), same length
         """
         self._write_pending()
-        indices, env_indices = _as_int64(indices, "indices"), _as_int64(env_indices, "env_indices")
-        priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
-        priorities += self.eps
-        if not len(indices) == len(env_indices) == len(priorities):
-            raise ValueError(
-                f"indices, env_indices and td_errors must have the same length, "
-                f"got {len(indices)}, {len(env_indices)} and {len(priorities)}"
-            )
-        largest = float(priorities.max(initial=0.0))
+        indices = _as_int64(indices, "indices")
+        new = np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1))
+        new += self.eps
+        if len(indices) != len(new):
+            raise ValueError(f"indices and priorities must have the same length, got {len(indices)} and {len(new)}")
+        largest = float(new.max(initial=0.0))
         if not math.isfinite(largest):  # the max of an array with a NaN is NaN
-            raise ValueError("TD errors must be finite to be priorities")
-        if ((indices.view(np.uint64) >= self.size()) | (env_indices.view(np.uint64) >= self.n_envs)).any():
-            raise IndexError(f"priority update for a transition not stored (positions < {self.size()}, envs < {self.n_envs})")
-        leaves = indices * self.n_envs + env_indices if self.n_envs > 1 else indices
+            raise ValueError("priorities must be finite")
+        stored = self.size() * self.n_envs
+        if (indices.view(np.uint64) >= stored).any():
+            raise IndexError(
+                f"priority update for a transition not stored: indices are position * n_envs + env, < {stored} here"
+            )
         if self.optimize_memory_usage and self.full:
-            leaves = leaves[indices != self.pos]  # overwritten since it was sampled: keep it unsampled
-            priorities = priorities[indices != self.pos]
+            fresh = indices // self.n_envs != self.pos  # overwritten since it was sampled: keep it unsampled
+            indices, new = indices[fresh], new[fresh]
         self.max_priority = max(self.max_priority, largest)
         if self.alpha != 1:
-            priorities **= self.alpha
+            new **= self.alpha
         # Checked above: positive finite priorities of stored transitions.
-        self._sum_tree.update(leaves, priorities)
+        self._sum_tree.update(indices, new)
 
     def _get_samples(
         self, batch_inds: np.ndarray, env: VecNormalize | None = None, env_indices: np.ndarray | None = None
@@ -472,23 +476,32 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     ) -> ReplayBufferSamples:
         """SB3's ``ReplayBuffer._get_samples`` for given envs, reading the storage as ``(buffer_size * n_envs, ...)``."""
         flat = batch_inds * self.n_envs + env_indices
-        size = self.buffer_size * self.n_envs
-        observations = self.observations.reshape(size, *self.obs_shape)
         if self.optimize_memory_usage:
             next_flat = (batch_inds + 1) % self.buffer_size * self.n_envs + env_indices
-            next_obs = observations.take(next_flat, axis=0)
+            next_obs = self._observation_rows(self.observations, next_flat)
         else:
-            next_obs = self.next_observations.reshape(size, *self.obs_shape).take(flat, axis=0)
+            next_obs = self._observation_rows(self.next_observations, flat)
         # Only dones that are not time-limit truncations stop bootstrapping (timeouts stay 0 without the handling).
-        dones = self.dones.reshape(size).take(flat) * (1.0 - self.timeouts.reshape(size).take(flat))
-        data = (
-            self._normalize_obs(observations.take(flat, axis=0), env),
-            self.actions.reshape(size, self.action_dim).take(flat, axis=0),
-            self._normalize_obs(next_obs, env),
-            dones.reshape(-1, 1),
-            self._normalize_reward(self.rewards.reshape(size).take(flat).reshape(-1, 1), env),
+        dones = self._rows(self.dones, flat) * (1.0 - self._rows(self.timeouts, flat))
+        return ReplayBufferSamples(
+            self._observation_tensor(self._normalize_obs(self._observation_rows(self.observations, flat), env)),
+            self._tensor(self._rows(self.actions, flat)),
+            self._observation_tensor(self._normalize_obs(next_obs, env)),
+            self._tensor(dones.reshape(-1, 1)),
+            self._tensor(self._normalize_reward(self._rows(self.rewards, flat).reshape(-1, 1), env)),
         )
-        return ReplayBufferSamples(*(self._tensor(array) for array in data))  # type: ignore[arg-type]
+
+    def _rows(self, storage: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """The rows ``flat`` (``position * n_envs + env``) of a ``(buffer_size, n_envs, ...)`` storage, as one take."""
+        return storage.reshape(self.buffer_size * self.n_envs, *storage.shape[2:]).take(flat, axis=0)
+
+    def _observation_rows(self, storage: Any, flat: np.ndarray) -> Any:
+        """:meth:`_rows` of the observation storage (a dict of storages in :class:`DictPrioritizedReplayBuffer`)."""
+        return self._rows(storage, flat)
+
+    def _observation_tensor(self, observations: Any) -> Any:
+        """:meth:`_tensor` of sampled observations (a dict of them in :class:`DictPrioritizedReplayBuffer`)."""
+        return self._tensor(observations)
 
     def _tensor(self, array: np.ndarray) -> th.Tensor:
         """``to_torch`` for arrays made by the sampling (fresh copies): on the CPU the tensor shares their memory."""
@@ -522,21 +535,53 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
 
         # Next observation and done flag at the end of each sequence
         last_indices = (batch_inds + done_idx) % self.buffer_size
-        next_obs = self._normalize_obs(self.next_observations[last_indices, env_indices], env)
+        next_obs = self._normalize_obs(
+            self._observation_rows(self.next_observations, last_indices * self.n_envs + env_indices), env
+        )
         next_dones = self.dones[last_indices, env_indices][:, None].astype(np.float32)
         next_timeouts = self.timeouts[last_indices, env_indices][:, None].astype(np.float32)
         final_dones = next_dones * (1.0 - next_timeouts)
 
-        obs = self._normalize_obs(self.observations[batch_inds, env_indices], env)
+        obs = self._normalize_obs(self._observation_rows(self.observations, batch_inds * self.n_envs + env_indices), env)
         actions = self.actions[batch_inds, env_indices]
         return ReplayBufferSamples(
-            observations=self.to_torch(obs),  # type: ignore[arg-type]
+            observations=self._observation_tensor(obs),
             actions=self.to_torch(actions),
-            next_observations=self.to_torch(next_obs),  # type: ignore[arg-type]
+            next_observations=self._observation_tensor(next_obs),
             dones=self.to_torch(final_dones),
             rewards=self.to_torch(n_step_returns),
             discounts=self.to_torch(target_q_discounts),
         )
+
+
+class DictPrioritizedReplayBuffer(PrioritizedReplayBuffer, DictReplayBuffer):  # type: ignore[misc]  # (storage of one, sampling of the other)
+    """
+    :class:`PrioritizedReplayBuffer` for ``Dict`` observation spaces: SB3's ``DictReplayBuffer`` storage (one array per
+    key), with the same priorities, n-step returns and samples (their observations are dicts of tensors).
+
+    :param buffer_size: maximum number of transitions (over all envs)
+    :param observation_space: observation space (Dict)
+    :param action_space: action space
+    :param device: PyTorch device of the sampled tensors
+    :param n_envs: number of parallel environments
+    :param optimize_memory_usage: not supported (as in SB3's ``DictReplayBuffer``)
+    :param handle_timeout_termination: bootstrap after time-limit truncations
+    :param n_steps: length of the returns (1: one-step transitions)
+    :param gamma: discount of the n-step returns (must be the algorithm's)
+    :param alpha: prioritisation exponent, >= 0 (0: uniform sampling)
+    :param beta: importance-sampling exponent in [0, 1] (1: full correction)
+    :param eps: added to the absolute priorities so that none is 0, > 0
+    """
+
+    observations: dict[str, np.ndarray]
+    next_observations: dict[str, np.ndarray]
+    _dict_observations = True
+
+    def _observation_rows(self, storage: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, np.ndarray]:
+        return {key: self._rows(value, flat) for key, value in storage.items()}
+
+    def _observation_tensor(self, observations: dict[str, np.ndarray]) -> dict[str, th.Tensor]:
+        return {key: self._tensor(np.ascontiguousarray(value)) for key, value in observations.items()}
 
 
 def _check_beta(beta: float) -> None:

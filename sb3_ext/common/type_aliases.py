@@ -31,7 +31,7 @@ class PrioritizedReplayBufferSamples(NamedTuple):
     A batch from a prioritized replay buffer: the fields of SB3's ``ReplayBufferSamples`` (in the same order, so
     code written for those keeps working), then what a prioritized update needs.
 
-    :param observations: observations, shape ``(batch, *obs_shape)``
+    :param observations: observations, shape ``(batch, *obs_shape)`` (a dict of them for ``Dict`` spaces)
     :param actions: actions taken, shape ``(batch, action_dim)``
     :param next_observations: observations to bootstrap from (``n_steps`` later for n-step returns)
     :param dones: 1.0 where the return must not bootstrap (termination, not a time-limit truncation), shape ``(batch, 1)``
@@ -39,16 +39,15 @@ class PrioritizedReplayBufferSamples(NamedTuple):
     :param discounts: discount of the bootstrap value per sample (``gamma ** k``) for n-step returns, shape
         ``(batch, 1)``; None for one-step transitions, where the algorithm's ``gamma`` applies
     :param weights: importance-sampling weights ``(N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, shape ``(batch, 1)``
-    :param indices: position of each sample in the buffer (first axis of its storage), to update its priority
-    :param env_indices: env of each sample (second axis of the storage), to update its priority
+    :param indices: one integer per sample, ``position * n_envs + env``, to update its priority with
+        ``update_priorities(indices, priorities)``
     """
 
-    observations: th.Tensor
+    observations: PyTorchObs
     actions: th.Tensor
-    next_observations: th.Tensor
+    next_observations: PyTorchObs
     dones: th.Tensor
     rewards: th.Tensor
     discounts: th.Tensor | None
     weights: th.Tensor
     indices: np.ndarray
-    env_indices: np.ndarray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, ClassVar, TypeVar
 
@@ -9,14 +10,15 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
-from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
-from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, PrioritizedReplayBuffer
+from sb3_ext.common.torch_layers import mean_noise_std, noisy_sampling, reset_noise
 from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 from sb3_ext.d3qn.policies import CnnPolicy, DuelingDQNPolicy, MlpPolicy, MultiInputPolicy
 
@@ -68,11 +70,15 @@ class D3QN(DQN):
       pass, and ``beta`` is annealed linearly from the buffer's initial value to 1 over training. Any SB3 buffer gives
       uniform replay (``ReplayBuffer``; ``NStepReplayBuffer`` for n-step returns).
 
-    ``n_steps`` returns work with the prioritized buffer and with ``NStepReplayBuffer``; ``n_steps`` and ``gamma`` are
-    passed to the buffer. ``Dict`` observations use SB3's uniform ``DictReplayBuffer`` (one-step).
+    Noisy networks (Fortunato et al. 2018, https://arxiv.org/abs/1706.10295) are a policy option,
+    ``policy_kwargs=dict(noisy=True)``; epsilon then defaults to 0. :class:`~sb3_ext.Rainbow` adds the categorical
+    head, and is this class with ``distributional=False``.
 
-    Logs ``train/loss``, ``train/td_error`` (mean absolute TD error), and for prioritized replay ``train/beta`` and
-    ``train/max_priority``.
+    ``n_steps`` returns work with the prioritized buffer and with ``NStepReplayBuffer``; ``n_steps`` and ``gamma`` are
+    passed to the buffer. ``Dict`` observations get :class:`~sb3_ext.common.buffers.DictPrioritizedReplayBuffer`.
+
+    Logs ``train/loss``, ``train/td_error`` (mean absolute TD error), for prioritized replay ``train/mean_priority``,
+    ``train/beta`` and ``train/max_priority``, and with noisy layers ``train/noise_std`` (mean ``|sigma|``).
 
     :param policy: ``"MlpPolicy"``, ``"CnnPolicy"``, ``"MultiInputPolicy"`` (dueling by default) or a policy class
     :param env: the environment (Discrete actions), or its gymnasium id
@@ -84,16 +90,16 @@ class D3QN(DQN):
     :param gamma: discount factor
     :param train_freq: train every ``train_freq`` steps, or a ``(frequency, "step" | "episode")`` tuple
     :param gradient_steps: gradient steps per training round (-1: as many as env steps in the rollout)
-    :param replay_buffer_class: replay buffer class (None: ``PrioritizedReplayBuffer``; ``DictReplayBuffer`` for
-        ``Dict`` observations)
+    :param replay_buffer_class: replay buffer class (None: ``PrioritizedReplayBuffer``; ``DictPrioritizedReplayBuffer``
+        for ``Dict`` observations)
     :param replay_buffer_kwargs: keyword arguments of the buffer, e.g. ``dict(alpha=0.6, beta=0.4, eps=1e-6)``
     :param optimize_memory_usage: memory-efficient buffer variant (SB3's), with one-step returns only
     :param n_steps: length of the returns, >= 1
     :param double_q: double Q-learning targets (False: DQN's max over the target network)
     :param target_update_interval: env steps between target network updates
     :param exploration_fraction: fraction of training over which epsilon decreases
-    :param exploration_initial_eps: initial epsilon
-    :param exploration_final_eps: final epsilon
+    :param exploration_initial_eps: initial epsilon (None: 1.0, or 0.0 with noisy layers, which explore by themselves)
+    :param exploration_final_eps: final epsilon (None: 0.05, or 0.0 with noisy layers)
     :param max_grad_norm: gradient clipping norm
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: TensorBoard folder, or None
@@ -130,8 +136,8 @@ class D3QN(DQN):
         double_q: bool = True,
         target_update_interval: int = 10000,
         exploration_fraction: float = 0.1,
-        exploration_initial_eps: float = 1.0,
-        exploration_final_eps: float = 0.05,
+        exploration_initial_eps: float | None = None,
+        exploration_final_eps: float | None = None,
         max_grad_norm: float = 10,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -162,8 +168,8 @@ class D3QN(DQN):
             n_steps=n_steps,
             target_update_interval=target_update_interval,
             exploration_fraction=exploration_fraction,
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
+            exploration_initial_eps=exploration_initial_eps,  # type: ignore[arg-type]  # (resolved in _setup_model)
+            exploration_final_eps=exploration_final_eps,  # type: ignore[arg-type]
             max_grad_norm=max_grad_norm,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
@@ -180,7 +186,20 @@ class D3QN(DQN):
         if _init_setup_model:
             self._setup_model()
 
+    def _noisy(self) -> bool:
+        """Whether the policy has noisy layers: its ``noisy`` keyword argument, or the policy class's default."""
+        if "noisy" in self.policy_kwargs:
+            return bool(self.policy_kwargs["noisy"])
+        parameter = inspect.signature(self.policy_class).parameters.get("noisy")
+        return parameter is not None and parameter.default is True
+
     def _setup_model(self) -> None:
+        # Noisy layers explore by themselves: epsilon then defaults to 0
+        noisy = self._noisy()
+        if self.exploration_initial_eps is None:
+            self.exploration_initial_eps = 0.0 if noisy else 1.0
+        if self.exploration_final_eps is None:
+            self.exploration_final_eps = 0.0 if noisy else 0.05
         self._configure_replay_buffer()
         with warnings.catch_warnings():
             # SB3 warns that n_steps is ignored with a custom buffer class: here it has been passed to the buffer.
@@ -193,11 +212,8 @@ class D3QN(DQN):
         """Choose the buffer class and give n-step buffers the algorithm's ``n_steps`` and ``gamma``."""
         buffer_class = self.replay_buffer_class
         if buffer_class is None:
-            if isinstance(self.observation_space, spaces.Dict):
-                buffer_class = DictReplayBuffer
-                warnings.warn("prioritized replay does not support Dict observations: D3QN uses DictReplayBuffer (uniform)")
-            else:
-                buffer_class = PrioritizedReplayBuffer
+            dict_observations = isinstance(self.observation_space, spaces.Dict)
+            buffer_class = DictPrioritizedReplayBuffer if dict_observations else PrioritizedReplayBuffer
         kwargs = dict(self.replay_buffer_kwargs)
         if issubclass(buffer_class, NStepReplayBuffer):
             if self.n_steps == 1 and "n_steps" in kwargs:  # SB3's way to configure a custom n-step buffer
@@ -217,6 +233,14 @@ class D3QN(DQN):
         self.replay_buffer_kwargs = kwargs
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """
+        ``gradient_steps`` gradient steps on batches from the replay buffer: the loss of :meth:`_loss` (weighted by the
+        importance-sampling weights with prioritized replay, whose priorities it updates), new noise in the noisy
+        layers (if any) of the online and target networks for every batch. One loop for D3QN and Rainbow.
+
+        :param gradient_steps: number of gradient steps
+        :param batch_size: minibatch size
+        """
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -227,28 +251,20 @@ class D3QN(DQN):
         if per is not None and self.beta_schedule is not None:
             per.set_beta(self.beta_schedule(self._current_progress_remaining))
 
-        losses, td_errors = [], []
+        losses, errors = [], []
         for _ in range(gradient_steps):
             replay_data = buffer.sample(batch_size, env=self._vec_normalize_env)
-            # n-step buffers give the discount of each bootstrap value (gamma ** steps); one-step ones give None
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-
-            with th.no_grad():
-                next_q_target = self.q_net_target(replay_data.next_observations)
-                next_q_online = self.q_net(replay_data.next_observations) if self.double_q else None
-                target_q_values = td_targets(replay_data.rewards, replay_data.dones, discounts, next_q_target, next_q_online)
-
-            current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
-            td_error = (current_q_values - target_q_values).detach().cpu().numpy().reshape(-1)
+            # New noise for every training batch, online and target networks alike (nothing to do without noisy layers);
+            # the target network stays in evaluation mode (BatchNorm), so its noise is switched on explicitly.
+            reset_noise(self.q_net)
+            reset_noise(self.q_net_target)
+            weights = replay_data.weights if isinstance(replay_data, PrioritizedReplayBufferSamples) else None
+            with noisy_sampling(self.q_net_target):
+                loss, sample_errors = self._loss(replay_data, weights)
             if per is not None and isinstance(replay_data, PrioritizedReplayBufferSamples):
-                # Importance-sampling-weighted Huber loss; the new priorities come from the same forward pass.
-                elementwise = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
-                loss = (replay_data.weights * elementwise).mean()
-                per.update_priorities(replay_data.indices, replay_data.env_indices, td_error)
-            else:
-                loss = F.smooth_l1_loss(current_q_values, target_q_values)
+                per.update_priorities(replay_data.indices, sample_errors)  # from the same forward pass
             losses.append(loss.item())
-            td_errors.append(float(np.abs(td_error).mean()))
+            errors.append(float(np.abs(sample_errors).mean()))
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -258,10 +274,41 @@ class D3QN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", np.mean(losses))
-        self.logger.record("train/td_error", np.mean(td_errors))
+        self.logger.record(f"train/{self._error_name()}", np.mean(errors))
         if per is not None:
+            self.logger.record("train/mean_priority", np.mean(errors) + per.eps)
             self.logger.record("train/beta", per.beta)
             self.logger.record("train/max_priority", per.max_priority)
+        noise_std = mean_noise_std(self.q_net)
+        if noise_std is not None:
+            self.logger.record("train/noise_std", noise_std)
+
+    def _error_name(self) -> str:
+        """Name of the per-sample errors :meth:`_loss` returns, logged as their mean absolute value."""
+        return "td_error"
+
+    def _loss(self, replay_data: ReplayBufferSamples, weights: th.Tensor | None) -> tuple[th.Tensor, np.ndarray]:
+        """
+        The loss of one batch and the per-sample errors that become the new priorities: the Huber loss of the TD errors
+        (weighted by ``weights`` with prioritized replay), double Q-learning targets with ``double_q``.
+
+        :param replay_data: the batch
+        :param weights: importance-sampling weights, shape ``(batch, 1)``, or None for uniform replay
+        :return: the loss and the TD errors, shape ``(batch,)``
+        """
+        # n-step buffers give the discount of each bootstrap value (gamma ** steps); one-step ones give None
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        with th.no_grad():
+            next_q_target = self.q_net_target(replay_data.next_observations)
+            next_q_online = self.q_net(replay_data.next_observations) if self.double_q else None
+            target_q_values = td_targets(replay_data.rewards, replay_data.dones, discounts, next_q_target, next_q_online)
+
+        current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+        td_error = (current_q_values - target_q_values).detach().cpu().numpy().reshape(-1)
+        if weights is None:
+            return F.smooth_l1_loss(current_q_values, target_q_values), td_error
+        elementwise = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
+        return (weights * elementwise).mean(), td_error
 
     def learn(
         self: SelfD3QN,

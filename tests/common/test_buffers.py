@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from sb3_ext.common.buffers import EpisodeBuffer, PrioritizedReplayBuffer
+from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, EpisodeBuffer, PrioritizedReplayBuffer
 from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 
 OBS = spaces.Box(-10, 10, (3,), np.float32)
@@ -68,11 +68,11 @@ def test_new_transitions_enter_at_max_priority() -> None:
     fill([buffer], 3)
     np.testing.assert_array_equal(buffer.priorities()[:3, 0], 1.0)  # max priority starts at 1
     assert (buffer.priorities()[3:] == 0).all()
-    buffer.update_priorities(np.array([0, 1]), np.array([0, 0]), np.array([-4.0, 0.5]))
+    buffer.update_priorities(np.array([0, 1]), np.array([-4.0, 0.5]))
     assert buffer.max_priority == pytest.approx(4.0 + buffer.eps)
     fill([buffer], 1)
     assert buffer.priorities()[3, 0] == pytest.approx((4.0 + buffer.eps) ** 0.5)
-    buffer.update_priorities(np.array([0]), np.array([0]), np.array([0.1]))  # the max priority never decreases
+    buffer.update_priorities(np.array([0]), np.array([0.1]))  # the max priority never decreases
     fill([buffer], 1)
     assert buffer.priorities()[4, 0] == pytest.approx((4.0 + buffer.eps) ** 0.5)
 
@@ -80,7 +80,7 @@ def test_new_transitions_enter_at_max_priority() -> None:
 def test_importance_weights_by_hand() -> None:
     buffer = make(size=4, alpha=0.5, beta=0.5, eps=0.25)
     fill([buffer], 4)
-    buffer.update_priorities(np.arange(4), np.zeros(4, dtype=int), np.array([0.0, 0.75, -3.75, 8.75]))
+    buffer.update_priorities(np.arange(4), np.array([0.0, 0.75, -3.75, 8.75]))
     # priorities |delta| + eps = 0.25, 1, 4, 9; p^alpha = 0.5, 1, 2, 3; total 6.5; N = 4
     # P = 1/13, 2/13, 4/13, 6/13; N P = 4/13, 8/13, 16/13, 24/13
     # w = (N P)^-1/2 / max_j (N P_j)^-1/2 = sqrt((4/13) / (N P)) = 1, 1/sqrt(2), 1/2, 1/sqrt(6)
@@ -100,7 +100,7 @@ def test_importance_weights_are_normalised_by_the_batch() -> None:
     # nothing (normalising by the buffer's smallest priority would scale these weights by (1e-6 / p)^beta).
     buffer = make(size=4, alpha=1.0, beta=1.0, eps=1e-6)
     fill([buffer], 4)
-    buffer.update_priorities(np.arange(4), np.zeros(4, dtype=int), np.array([1.0, 1.0, 2.0, 0.0]))  # p ~ 1, 1, 2, 1e-6
+    buffer.update_priorities(np.arange(4), np.array([1.0, 1.0, 2.0, 0.0]))  # p ~ 1, 1, 2, 1e-6
     batch = buffer.sample(4)  # strata [0, 1), [1, 2), [2, 3), [3, 4) of the total 4: positions 0, 1, 2, 2
     np.testing.assert_array_equal(batch.indices, [0, 1, 2, 2])
     # N P(i) = 4 p_i / total: w = (N P(i))^-1 / max over the batch = min over the batch of p / p_i
@@ -113,14 +113,13 @@ def test_sampling_frequencies_follow_priorities_over_all_envs() -> None:
     fill([buffer], 2, n_envs=n_envs)  # 8 transitions: positions 0-1, envs 0-3
     rng = np.random.default_rng(1)
     td = rng.random((2, n_envs)) * 5
-    positions, envs = np.divmod(np.arange(8), n_envs)
-    buffer.update_priorities(positions, envs, td[positions, envs])
+    buffer.update_priorities(np.arange(8), td.reshape(-1))  # one index per transition: position * n_envs + env
     np.random.seed(0)
     counts = np.zeros((2, n_envs))
     n_batches, batch_size = 2_000, 64
     for _ in range(n_batches):
         batch = buffer.sample(batch_size)
-        np.add.at(counts, (batch.indices, batch.env_indices), 1)
+        np.add.at(counts, np.divmod(batch.indices, n_envs), 1)
     p = (td + buffer.eps) ** alpha
     expected = n_batches * batch_size * p / p.sum()
     chi2 = ((counts - expected) ** 2 / expected).sum()
@@ -138,17 +137,17 @@ def test_stratified_sampling_covers_the_segments() -> None:
 def test_update_priorities_changes_exactly_the_sampled_leaves() -> None:
     buffer = make(size=64, n_envs=2, alpha=0.6)  # 32 positions of 2 envs
     fill([buffer], 32, n_envs=2)
-    buffer.update_priorities(*np.divmod(np.arange(64), 2), np.linspace(0.1, 3, 64))
+    buffer.update_priorities(np.arange(64), np.linspace(0.1, 3, 64))
     before = buffer.priorities().copy()
     batch = buffer.sample(8)
     td = np.arange(1, 9) * 10.0
-    buffer.update_priorities(batch.indices, batch.env_indices, td)
+    buffer.update_priorities(batch.indices, td)
     after = buffer.priorities()
     changed = np.zeros_like(before, dtype=bool)
-    changed[batch.indices, batch.env_indices] = True
+    changed[np.divmod(batch.indices, 2)] = True  # (position, env) of each index
     np.testing.assert_array_equal(after[~changed], before[~changed])
     expected = before.copy()
-    expected[batch.indices, batch.env_indices] = (td + buffer.eps) ** 0.6
+    expected[np.divmod(batch.indices, 2)] = (td + buffer.eps) ** 0.6
     np.testing.assert_allclose(after, expected)
     assert buffer._sum_tree.total() == pytest.approx(after.sum())
 
@@ -210,8 +209,8 @@ def test_optimize_memory_usage_samples_equal_sb3_and_skip_the_overwritten_slot()
         ("observations", "actions", "next_observations", "dones", "rewards"),
     )
     assert (ours.priorities()[ours.pos] == 0).all()
-    assert not (ours.sample(2_000).indices == ours.pos).any()
-    ours.update_priorities(np.array([ours.pos, 0]), np.array([0, 0]), np.array([5.0, 1.0]))  # stale: ignored
+    assert not (ours.sample(2_000).indices // 2 == ours.pos).any()
+    ours.update_priorities(np.array([2 * ours.pos, 0]), np.array([5.0, 1.0]))  # (pos, env 0): stale, ignored
     assert (ours.priorities()[ours.pos] == 0).all()
     with pytest.raises(ValueError, match="only with n_steps=1"):
         make(optimize_memory_usage=True, handle_timeout_termination=False, n_steps=3)
@@ -231,13 +230,56 @@ def test_truncation_is_bootstrapped_termination_is_not() -> None:
             np.testing.assert_array_equal(samples.dones.numpy().reshape(-1), [truncated_done, 1.0])
 
 
+# --- Dict observations ----------------------------------------------------------------------------------------------
+
+
+class _AsDict:
+    """Adds a buffer's transitions to a Dict buffer as {"state": obs, "twice": 2 * obs}."""
+
+    def __init__(self, buffer: DictPrioritizedReplayBuffer) -> None:
+        self.buffer = buffer
+
+    def add(self, obs: np.ndarray, next_obs: np.ndarray, *rest: Any) -> None:
+        self.buffer.add({"state": obs, "twice": 2 * obs}, {"state": next_obs, "twice": 2 * next_obs}, *rest)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_steps", [1, 3])
+def test_dict_buffer_samples_equal_the_array_buffer_key_by_key(n_steps: int) -> None:
+    space = spaces.Dict({"state": OBS, "twice": spaces.Box(-20, 20, (3,), np.float32)})
+    kwargs = dict(device="cpu", n_envs=2, n_steps=n_steps, gamma=0.9, alpha=0.7)
+    ours = DictPrioritizedReplayBuffer(40, space, ACT, **kwargs)
+    plain = PrioritizedReplayBuffer(40, OBS, ACT, **kwargs)
+    fill([_AsDict(ours), plain], 25, n_envs=2)  # wraps around
+    for buffer in (ours, plain):
+        buffer.update_priorities(np.arange(40), np.linspace(0.1, 4, 40))
+    np.testing.assert_array_equal(ours.priorities(), plain.priorities())
+    np.random.seed(5)
+    batch = ours.sample(32)
+    np.random.seed(5)
+    expected = plain.sample(32)
+    np.testing.assert_array_equal(batch.indices, expected.indices)
+    assert isinstance(batch.observations, dict) and isinstance(batch.next_observations, dict)
+    for name in ("observations", "next_observations"):
+        th.testing.assert_close(getattr(batch, name)["state"], getattr(expected, name))
+        th.testing.assert_close(getattr(batch, name)["twice"], 2 * getattr(expected, name))
+    assert_same_samples(batch, expected, ("actions", "dones", "rewards", "weights"))
+    th.testing.assert_close(batch.discounts, expected.discounts)
+
+
+def test_dict_buffer_and_array_buffer_refuse_the_other_space() -> None:
+    with pytest.raises(ValueError, match="needs a Dict observation space"):
+        DictPrioritizedReplayBuffer(8, OBS, ACT)
+    with pytest.raises(ValueError, match="Dict observation spaces need DictPrioritizedReplayBuffer"):
+        PrioritizedReplayBuffer(8, spaces.Dict({"a": OBS}), ACT)
+
+
 # --- persistence, errors ---------------------------------------------------------------------------------------------
 
 
 def test_pickle_keeps_priorities_and_sampling() -> None:
     buffer = make(size=100, n_envs=2, n_steps=3)  # 50 positions
     fill([buffer], 60, n_envs=2)
-    buffer.update_priorities(*np.divmod(np.arange(100), 2), np.linspace(0, 5, 100))
+    buffer.update_priorities(np.arange(100), np.linspace(0, 5, 100))
     copy = pickle.loads(pickle.dumps(buffer))
     np.testing.assert_array_equal(copy.priorities(), buffer.priorities())
     assert copy.max_priority == buffer.max_priority
@@ -246,14 +288,13 @@ def test_pickle_keeps_priorities_and_sampling() -> None:
     np.random.seed(1)
     b = copy.sample(32)
     np.testing.assert_array_equal(a.indices, b.indices)
-    np.testing.assert_array_equal(a.env_indices, b.env_indices)
     assert isinstance(a, PrioritizedReplayBufferSamples)
 
 
 def test_reset_clears_priorities() -> None:
     buffer = make()
     fill([buffer], 5)
-    buffer.update_priorities(np.array([0]), np.array([0]), np.array([9.0]))
+    buffer.update_priorities(np.array([0]), np.array([9.0]))
     buffer.reset()
     assert buffer.size() == 0 and buffer.max_priority == 1.0 and (buffer.priorities() == 0).all()
     with pytest.raises(ValueError, match="empty"):
@@ -279,19 +320,17 @@ def test_bad_updates_raise() -> None:
     buffer = make(size=8, n_envs=2)
     fill([buffer], 3, n_envs=2)
     with pytest.raises(ValueError, match="same length"):
-        buffer.update_priorities(np.array([0, 1]), np.array([0]), np.array([1.0, 1.0]))
+        buffer.update_priorities(np.array([0, 1]), np.array([1.0]))
     with pytest.raises(ValueError, match="finite"):
-        buffer.update_priorities(np.array([0]), np.array([0]), np.array([np.nan]))
+        buffer.update_priorities(np.array([0]), np.array([np.nan]))
+    with pytest.raises(IndexError, match=r"not stored: indices are position \* n_envs \+ env, < 6 here"):
+        buffer.update_priorities(np.array([6]), np.array([1.0]))  # position 3 is empty
     with pytest.raises(IndexError, match="not stored"):
-        buffer.update_priorities(np.array([3]), np.array([0]), np.array([1.0]))  # position 3 is empty
-    with pytest.raises(IndexError, match="not stored"):
-        buffer.update_priorities(np.array([0]), np.array([2]), np.array([1.0]))  # no env 2
+        buffer.update_priorities(np.array([-1]), np.array([1.0]))
     with pytest.raises(TypeError, match="integers"):
-        buffer.update_priorities(np.array([0.0]), np.array([0]), np.array([1.0]))
+        buffer.update_priorities(np.array([0.0]), np.array([1.0]))
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\]"):
         buffer.set_beta(2.0)
-    with pytest.raises(ValueError, match="Dict observation"):
-        PrioritizedReplayBuffer(8, spaces.Dict({"a": OBS}), ACT)
 
 
 # --- EpisodeBuffer ----------------------------------------------------------------------------------------------

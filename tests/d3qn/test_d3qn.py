@@ -10,7 +10,7 @@ import torch as th
 import yaml
 from gymnasium import spaces
 from stable_baselines3 import DQN
-from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch.nn import functional as F
 
-from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, PrioritizedReplayBuffer
 from sb3_ext.config import ZOO_CONFIG_DIR, load_zoo_config
 from sb3_ext.d3qn import D3QN, DuelingDQNPolicy, DuelingQNetwork
 from sb3_ext.d3qn.d3qn import td_targets
@@ -144,7 +144,7 @@ def test_train_step_loss_and_priorities_by_hand(double_q: bool) -> None:
     buffer = model.replay_buffer
     assert isinstance(buffer, PrioritizedReplayBuffer)
     rng = np.random.default_rng(0)
-    buffer.update_priorities(np.arange(300), np.zeros(300, dtype=int), rng.random(300) * 4)
+    buffer.update_priorities(np.arange(300), rng.random(300) * 4)
     th.manual_seed(0)
     with th.no_grad():  # the target network differs from the online one, so double Q and max differ
         for param in model.q_net_target.parameters():
@@ -168,7 +168,7 @@ def test_train_step_loss_and_priorities_by_hand(double_q: bool) -> None:
 
     np.random.seed(7)
     model.train(gradient_steps=1, batch_size=32)
-    np.testing.assert_allclose(buffer.priorities()[batch.indices, batch.env_indices], np.abs(td) + buffer.eps, rtol=1e-5)
+    np.testing.assert_allclose(buffer.priorities().reshape(-1)[batch.indices], np.abs(td) + buffer.eps, rtol=1e-5)
     assert buffer.beta == pytest.approx(beta)
     assert logger.name_to_value["train/loss"] == pytest.approx(loss, rel=1e-5)
     assert logger.name_to_value["train/td_error"] == pytest.approx(np.abs(td).mean(), rel=1e-5)
@@ -241,10 +241,9 @@ def test_image_and_dict_observations() -> None:
     image_env = FakeImageEnv(screen_height=36, screen_width=36, action_dim=3)
     model = D3QN("CnnPolicy", image_env, seed=0, learning_starts=20, buffer_size=200, batch_size=4).learn(60)
     assert isinstance(model.q_net, DuelingQNetwork) and isinstance(model.replay_buffer, PrioritizedReplayBuffer)
-    with pytest.warns(UserWarning, match="DictReplayBuffer"):
-        model = D3QN("MultiInputPolicy", SimpleMultiObsEnv(), seed=0, **FAST)
+    model = D3QN("MultiInputPolicy", SimpleMultiObsEnv(), seed=0, **FAST)  # prioritized replay of Dict observations
     model.learn(100)
-    assert isinstance(model.q_net, DuelingQNetwork) and type(model.replay_buffer) is DictReplayBuffer
+    assert isinstance(model.q_net, DuelingQNetwork) and type(model.replay_buffer) is DictPrioritizedReplayBuffer
 
 
 def test_n_steps_from_replay_buffer_kwargs_as_sb3_documents() -> None:

@@ -1,0 +1,181 @@
+"""Rainbow against D3QN, SB3's DQN and sb3-contrib's QR-DQN, in the same run: final evaluations at the zoo budgets,
+MinAtar Breakout against DQN with the shared hyperparameters equal, and training throughput.
+
+Parts (``--parts``, all by default); every run is independent and single-threaded, and ``--workers`` processes take
+them in turn (the same results as one by one):
+
+- ``final``: per env of ``--final-envs``, each algorithm trained with its zoo config for its zoo budget (ours from
+  ``zoo_configs/``, DQN's and QR-DQN's from rl_zoo3 where ours has no entry), then a deterministic evaluation of
+  ``--eval-episodes`` episodes; median and worst seed per algorithm. CartPole-v1 and Acrobot-v1: Rainbow, D3QN, DQN and
+  QR-DQN with ``--seeds`` (5); LunarLander-v3 and MountainCar-v0: Rainbow and DQN with ``--few-seeds`` (3). Targets:
+  Rainbow's median at least every anchor's on each env; no Rainbow seed below -100 on Acrobot-v1; LunarLander-v3
+  median >= 200.
+- ``minatar``: MinAtar/Breakout-v1 (pip extra ``minatar``), Rainbow and DQN from their zoo entries (the same shared
+  hyperparameters), ``--few-seeds`` seeds at the entries' budget (300k steps); target: Rainbow's median final >= 1.5x DQN's.
+- ``throughput``: Rainbow (all six parts) and DQN with identical shared hyperparameters (the zoo's DQN CartPole-v1
+  config), trained alternately for ``--throughput-steps`` steps, ``--throughput-rounds`` times; target ratio >= 0.6.
+
+    python benchmarks/bench_rainbow.py [--parts final minatar throughput] [--final-envs CartPole-v1 ...]
+                                       [--seeds 0 1 2 3 4] [--few-seeds 0 1 2] [--workers 2] [--smoke] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import gymnasium as gym
+import torch as th
+from _common import anchor_config, evaluate, interleaved, report, timed
+
+from sb3_ext import Rainbow
+from sb3_ext.common.env_util import make_env
+
+#: Algorithms of the final part per env: all four on the envs with 5 seeds, Rainbow and DQN on the others
+FULL = ("rainbow", "d3qn", "dqn", "qrdqn")
+FULL_ENVS = ("CartPole-v1", "Acrobot-v1")
+
+
+def final_return(algo: str, env_id: str, seed: int, steps: int | None, eval_episodes: int) -> float:
+    """Train ``algo`` with its zoo config on ``env_id`` and return its final deterministic evaluation."""
+    th.set_num_threads(1)
+    cfg = anchor_config(algo, env_id)
+    model = cfg.make_model(cfg.make_env(seed=seed), seed=seed).learn(steps or cfg.n_timesteps)
+    eval_env = make_env(env_id)
+    eval_env.reset(seed=10_000 + seed)
+    value = evaluate(model, eval_env, eval_episodes)
+    print(env_id, algo, seed, value, flush=True)
+    return value
+
+
+def run_finals(jobs: list[tuple[str, str, int]], args: argparse.Namespace) -> dict[tuple[str, str], dict[int, float]]:
+    """Run ``(algo, env_id, seed)`` jobs on ``--workers`` processes; :return: ``(algo, env_id) -> seed -> return``"""
+    columns = [[algo for algo, _, _ in jobs], [env for _, env, _ in jobs], [seed for _, _, seed in jobs]]
+    steps, episodes = [args.final_steps] * len(jobs), [args.eval_episodes] * len(jobs)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        values = list(pool.map(final_return, *columns, steps, episodes))
+    finals: dict[tuple[str, str], dict[int, float]] = {}
+    for (algo, env_id, seed), value in zip(jobs, values, strict=True):
+        finals.setdefault((algo, env_id), {})[seed] = value
+    return finals
+
+
+def summarise(finals: dict[int, float]) -> dict[str, Any]:
+    return {"per_seed": finals, "median": statistics.median(finals.values()), "worst": min(finals.values())}
+
+
+def report_finals(
+    name: str, env_id: str, algos: tuple[str, ...], finals: dict[tuple[str, str], dict[int, float]], args: argparse.Namespace
+) -> None:
+    summaries = {algo: summarise(finals[(algo, env_id)]) for algo in algos}
+    anchors = [algo for algo in algos if algo != "rainbow"]
+    ours = summaries["rainbow"]["median"]
+    beats = all(ours >= summaries[algo]["median"] for algo in anchors)
+    line = "; ".join(
+        f"{algo} median {s['median']:.1f} worst {s['worst']:.1f} ({[round(v, 1) for v in s['per_seed'].values()]})"
+        for algo, s in summaries.items()
+    )
+    report(
+        name,
+        {"env": env_id, "algos": summaries, "rainbow_median_at_least_every_anchor": beats},
+        f"{line}; Rainbow's median >= every anchor's: {'yes' if beats else 'NO'}",
+        record=not args.no_record,
+    )
+
+
+def part_final(args: argparse.Namespace) -> None:
+    envs = [env_id for env_id in args.final_envs if _installed(env_id)]
+    jobs = [
+        (algo, env_id, seed)
+        for env_id in envs
+        for seed in (args.seeds if env_id in FULL_ENVS else args.few_seeds)
+        for algo in (FULL if env_id in FULL_ENVS else ("rainbow", "dqn"))
+    ]
+    finals = run_finals(jobs, args)
+    for env_id in envs:
+        algos = FULL if env_id in FULL_ENVS else ("rainbow", "dqn")
+        n_seeds = len(args.seeds if env_id in FULL_ENVS else args.few_seeds)
+        report_finals(
+            f"Rainbow final evaluation ({env_id}, zoo configs and budgets, {n_seeds} seeds)", env_id, algos, finals, args
+        )
+
+
+def part_minatar(args: argparse.Namespace) -> None:
+    env_id = "MinAtar/Breakout-v1"
+    if not _installed(env_id):
+        return
+    finals = run_finals([(algo, env_id, seed) for seed in args.few_seeds for algo in ("rainbow", "dqn")], args)
+    rainbow, dqn = summarise(finals[("rainbow", env_id)]), summarise(finals[("dqn", env_id)])
+    ratio = rainbow["median"] / dqn["median"] if dqn["median"] > 0 else float("inf")
+    report(
+        f"Rainbow vs DQN on MinAtar/Breakout-v1 (shared hyperparameters equal, {len(args.few_seeds)} seeds)",
+        {"rainbow": rainbow, "dqn": dqn, "ratio": ratio},
+        f"median final Rainbow {rainbow['median']:.2f} vs DQN {dqn['median']:.2f} (ratio {ratio:.2f}, target >= 1.5); "
+        f"per seed Rainbow {list(rainbow['per_seed'].values())}, DQN {list(dqn['per_seed'].values())}",
+        record=not args.no_record,
+    )
+
+
+def part_throughput(args: argparse.Namespace) -> None:
+    cfg = anchor_config("dqn", "CartPole-v1")
+
+    def learning_time(make_rainbow: bool) -> Any:
+        def run() -> float:
+            env = cfg.make_env(seed=0)
+            model = Rainbow(env=env, seed=0, **cfg.model_kwargs) if make_rainbow else cfg.make_model(env, seed=0)
+            return timed(lambda: model.learn(args.throughput_steps))  # (building the model is not timed)
+
+        return run
+
+    times = interleaved({"rainbow": learning_time(True), "dqn": learning_time(False)}, args.throughput_rounds)
+    rainbow_sps = args.throughput_steps / statistics.median(times["rainbow"])
+    dqn_sps = args.throughput_steps / statistics.median(times["dqn"])
+    ratio = rainbow_sps / dqn_sps
+    report(
+        "Rainbow vs DQN training throughput (CartPole-v1, zoo DQN hyperparameters)",
+        {"rainbow_steps_per_s": rainbow_sps, "dqn_steps_per_s": dqn_sps, "ratio": ratio, "times": times},
+        f"Rainbow {rainbow_sps:.0f} steps/s, DQN {dqn_sps:.0f} steps/s, ratio {ratio:.2f} (target >= 0.6)",
+        record=not args.no_record,
+    )
+
+
+def _installed(env_id: str) -> bool:
+    try:
+        make_env(env_id).close()
+        return True
+    except Exception as exc:  # Box2D or MinAtar missing
+        print(f"skipping {env_id}: {exc}")
+        return False
+
+
+PARTS = {"final": part_final, "minatar": part_minatar, "throughput": part_throughput}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS))
+    parser.add_argument("--final-envs", nargs="+", default=["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "MountainCar-v0"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds on CartPole and Acrobot")
+    parser.add_argument("--few-seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds on the other envs and MinAtar")
+    parser.add_argument("--final-steps", type=int, default=None, help="override the zoo budgets (smoke runs)")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--throughput-steps", type=int, default=20_000)
+    parser.add_argument("--throughput-rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="processes for the training runs")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets to check the script (implies --no-record)")
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.few_seeds, args.final_steps, args.eval_episodes = [0], [0], 600, 2
+        args.throughput_steps, args.throughput_rounds, args.no_record = 1_500, 1, True
+    th.set_num_threads(1)
+    gym.logger.min_level = 40  # (MinAtar's envs make gymnasium's checker warn about their boolean boxes)
+    for part in args.parts:
+        PARTS[part](args)
+
+
+if __name__ == "__main__":
+    main()

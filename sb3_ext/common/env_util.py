@@ -1,0 +1,50 @@
+"""Making environments by id, including those of packages that register their ids only on request (MinAtar)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium as gym
+
+from sb3_ext.errors import UnknownEnvError
+
+__all__ = ["ENV_PACKAGES", "make_env", "register_env_package"]
+
+#: gymnasium namespaces whose ids a package registers when asked: namespace -> (pip extra, module, function to call)
+ENV_PACKAGES: dict[str, tuple[str, str, str]] = {
+    "MinAtar": ("minatar", "minatar.gym", "register_envs"),
+}
+
+
+def register_env_package(env_id: str) -> None:
+    """
+    Register the ids of the package that provides ``env_id`` (per :data:`ENV_PACKAGES`, by the id's namespace), once:
+    if gymnasium knows no id of that namespace yet. Anything else is left to gymnasium.
+
+    :param env_id: e.g. ``"MinAtar/Breakout-v1"``
+    :raises UnknownEnvError: when the package is not installed, with the extra that installs it
+    """
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace not in ENV_PACKAGES or any(spec.namespace == namespace for spec in gym.registry.values()):
+        return  # not a known package's, or registered already (an unknown id of it is gymnasium's to report)
+    extra, module_name, function = ENV_PACKAGES[namespace]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise UnknownEnvError(
+            f"'{env_id}' needs the {module_name.split('.')[0]} package: pip install -c constraints.txt -e \".[{extra}]\""
+        ) from None
+    getattr(module, function)()
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """
+    ``gym.make(env_id, **kwargs)``, after :func:`register_env_package` (so it works in a subprocess worker too).
+
+    :param env_id: gymnasium id
+    :param kwargs: keyword arguments of ``gym.make``
+    :return: the environment
+    """
+    register_env_package(env_id)
+    return gym.make(env_id, **kwargs)
