@@ -14,6 +14,7 @@ them in turn (the same results as one by one):
   hyperparameters), ``--few-seeds`` seeds at the entries' budget (300k steps); target: Rainbow's median final >= 1.5x DQN's.
 - ``throughput``: Rainbow (all six parts) and DQN with identical shared hyperparameters (the zoo's DQN CartPole-v1
   config), trained alternately for ``--throughput-steps`` steps, ``--throughput-rounds`` times; target ratio >= 0.6.
+  With ``--throughput-variants``, Rainbow with each part switched off in turn is timed too (what each part costs).
 
     python benchmarks/bench_rainbow.py [--parts final minatar throughput] [--final-envs CartPole-v1 ...]
                                        [--seeds 0 1 2 3 4] [--few-seeds 0 1 2] [--workers 2] [--smoke] [--no-record]
@@ -30,6 +31,8 @@ from typing import Any
 import gymnasium as gym
 import torch as th
 from _common import anchor_config, evaluate, interleaved, report, timed
+
+from stable_baselines3.common.buffers import NStepReplayBuffer
 
 from sb3_ext import Rainbow
 from sb3_ext.common.env_util import make_env
@@ -119,25 +122,46 @@ def part_minatar(args: argparse.Namespace) -> None:
     )
 
 
+#: Rainbow with one part switched off at a time, to see what each costs (the throughput part times them too)
+THROUGHPUT_VARIANTS: dict[str, dict[str, Any]] = {
+    "rainbow": {},
+    "-noisy": dict(policy_kwargs=dict(noisy=False)),
+    "-distributional": dict(distributional=False),
+    "-PER": dict(replay_buffer_class=NStepReplayBuffer),
+    "-double": dict(double_q=False),
+    "d3qn-like": dict(distributional=False, policy_kwargs=dict(noisy=False)),
+}
+
+
 def part_throughput(args: argparse.Namespace) -> None:
     cfg = anchor_config("dqn", "CartPole-v1")
 
-    def learning_time(make_rainbow: bool) -> Any:
+    def build(variant: dict[str, Any] | None) -> Any:
+        env = cfg.make_env(seed=0)
+        if variant is None:
+            return cfg.make_model(env, seed=0)
+        kwargs = dict(cfg.model_kwargs)
+        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **variant.get("policy_kwargs", {})}
+        return Rainbow(env=env, seed=0, **kwargs, **{k: v for k, v in variant.items() if k != "policy_kwargs"})
+
+    def learning_time(variant: dict[str, Any] | None) -> Any:
         def run() -> float:
-            env = cfg.make_env(seed=0)
-            model = Rainbow(env=env, seed=0, **cfg.model_kwargs) if make_rainbow else cfg.make_model(env, seed=0)
-            return timed(lambda: model.learn(args.throughput_steps))  # (building the model is not timed)
+            model = build(variant)  # (building the model is not timed)
+            return timed(lambda: model.learn(args.throughput_steps))
 
         return run
 
-    times = interleaved({"rainbow": learning_time(True), "dqn": learning_time(False)}, args.throughput_rounds)
-    rainbow_sps = args.throughput_steps / statistics.median(times["rainbow"])
-    dqn_sps = args.throughput_steps / statistics.median(times["dqn"])
-    ratio = rainbow_sps / dqn_sps
+    variants = THROUGHPUT_VARIANTS if args.throughput_variants else {"rainbow": {}}
+    runs = {"dqn": learning_time(None), **{name: learning_time(variant) for name, variant in variants.items()}}
+    times = interleaved(runs, args.throughput_rounds)
+    sps = {name: args.throughput_steps / statistics.median(values) for name, values in times.items()}
+    ratio = sps["rainbow"] / sps["dqn"]
+    others = ", ".join(f"{name} {sps[name] / sps['dqn']:.2f}" for name in variants if name != "rainbow")
     report(
         "Rainbow vs DQN training throughput (CartPole-v1, zoo DQN hyperparameters)",
-        {"rainbow_steps_per_s": rainbow_sps, "dqn_steps_per_s": dqn_sps, "ratio": ratio, "times": times},
-        f"Rainbow {rainbow_sps:.0f} steps/s, DQN {dqn_sps:.0f} steps/s, ratio {ratio:.2f} (target >= 0.6)",
+        {"steps_per_s": sps, "ratio": ratio, "times": times},
+        f"Rainbow {sps['rainbow']:.0f} steps/s, DQN {sps['dqn']:.0f} steps/s, ratio {ratio:.2f} (target >= 0.6)"
+        + (f"; ratio to DQN with one part off: {others}" if others else ""),
         record=not args.no_record,
     )
 
@@ -164,6 +188,7 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--throughput-steps", type=int, default=20_000)
     parser.add_argument("--throughput-rounds", type=int, default=3)
+    parser.add_argument("--throughput-variants", action="store_true", help="also time Rainbow with one part off at a time")
     parser.add_argument("--workers", type=int, default=1, help="processes for the training runs")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets to check the script (implies --no-record)")
     parser.add_argument("--no-record", action="store_true")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up from a clean clone, then run the main job on the embedded defaults (local files, SQLite for Optuna):
-# train and evaluate PPO, REINFORCE and D3QN (CartPole-v1) and tabular Q-learning (Taxi-v4) from zoo_configs/,
+# train and evaluate PPO, REINFORCE, D3QN and Rainbow (CartPole-v1) and tabular Q-learning (Taxi-v4) from zoo_configs/,
 # then a short tuning study of PPO. Models, learning curves and the study's report land under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,9 @@ $PY -m sb3_ext evaluate --model "$(latest reinforce CartPole-v1)/model.zip" --ep
 
 $PY -m sb3_ext train --algo d3qn --env CartPole-v1 -n 30000 --seed 0 --eval-freq 10000 --log-folder runs
 $PY -m sb3_ext evaluate --model "$(latest d3qn CartPole-v1)/model.zip" --episodes 20
+
+$PY -m sb3_ext train --algo rainbow --env CartPole-v1 -n 25000 --seed 0 --eval-freq 5000 --log-folder runs
+$PY -m sb3_ext evaluate --model "$(latest rainbow CartPole-v1)/model.zip" --episodes 20
 
 $PY -m tuning --algo ppo --env CartPole-v1 --n-trials 6 --n-timesteps 10000 --n-evaluations 4 \
   --output-folder runs/tuning --study-name ppo-cartpole-demo

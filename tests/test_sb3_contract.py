@@ -107,12 +107,18 @@ def assert_same_parameters(first: BaseAlgorithm, second: BaseAlgorithm) -> None:
 # --- save / load (test_save_load.py) ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_save_load_without_and_with_env(case: Case, tmp_path: Path) -> None:
+def trained_and_saved(case: Case, path: Path) -> tuple[BaseAlgorithm, Any, np.ndarray]:
+    """:return: a briefly trained model, saved at ``path``; a batch of observations; its deterministic actions there"""
     model = case.make(seed=0).learn(case.budget)
     obs = observations(model.observation_space, 20)
     expected, _ = model.predict(obs, deterministic=True)
-    model.save(tmp_path / "model.zip")
+    model.save(path)
+    return model, obs, expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_save_load_without_and_with_env(case: Case, tmp_path: Path) -> None:
+    model, obs, expected = trained_and_saved(case, tmp_path / "model.zip")
 
     loaded = case.cls.load(tmp_path / "model.zip")  # no env, as SB3's docs load
     assert type(loaded) is case.cls and loaded.get_env() is None
@@ -173,10 +179,7 @@ def test_get_and_set_parameters(case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_devices(case: Case, tmp_path: Path) -> None:
-    model = case.make(seed=0).learn(case.budget)
-    obs = observations(model.observation_space, 20)
-    expected, _ = model.predict(obs, deterministic=True)
-    model.save(tmp_path / "model.zip")
+    _, obs, expected = trained_and_saved(case, tmp_path / "model.zip")
     for device in ["auto", "cpu", *(["cuda"] if th.cuda.is_available() else [])]:
         if case.cls is QLearning and device == "cuda":
             with pytest.raises(ValueError, match="device must be 'cpu' or 'auto', got 'cuda'"):

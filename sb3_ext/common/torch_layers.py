@@ -39,12 +39,6 @@ class MinAtarCNN(BaseFeaturesExtractor):
         return self.linear(self.conv(observations.float().permute(0, 3, 1, 2)))
 
 
-def _scaled_noise(size: int, device: th.device) -> th.Tensor:
-    """``f(x) = sign(x) sqrt(|x|)`` of standard normal noise (Fortunato et al., eq. 11)."""
-    noise = th.randn(size, device=device)
-    return noise.sign() * noise.abs().sqrt()
-
-
 class NoisyLinear(nn.Module):
     """
     Linear layer with factorised Gaussian noise (Fortunato et al. 2018, https://arxiv.org/abs/1706.10295), as used by
@@ -58,15 +52,15 @@ class NoisyLinear(nn.Module):
 
     The noise is drawn by :meth:`reset_noise` and held until the next call. It is used in training mode, and in
     evaluation mode only inside :func:`noisy_sampling`; otherwise (evaluation, ``deterministic=True``) the layer is the
-    linear layer of the mean weights. :attr:`weight` and :attr:`bias` are the weights in effect.
+    linear layer of the mean weights. :attr:`weight` and :attr:`bias` are the weights in effect; ``forward`` computes
+    the same function without forming the noisy weights, ``mu_w x + mu_b + eps_out * (sigma_w (eps_in * x) + sigma_b)``.
 
     :param in_features: size of each input sample
     :param out_features: size of each output sample
     :param std_init: initial ``sigma * sqrt(in_features)``, > 0
     """
 
-    eps_in: th.Tensor
-    eps_out: th.Tensor
+    eps: th.Tensor
 
     def __init__(self, in_features: int, out_features: int, std_init: float = 0.5) -> None:
         super().__init__()
@@ -77,9 +71,8 @@ class NoisyLinear(nn.Module):
         self.weight_sigma = nn.Parameter(th.empty(out_features, in_features))
         self.bias_mu = nn.Parameter(th.empty(out_features))
         self.bias_sigma = nn.Parameter(th.empty(out_features))
-        # The current noise sample (not saved: a new one is drawn before it is used)
-        self.register_buffer("eps_in", th.zeros(in_features), persistent=False)
-        self.register_buffer("eps_out", th.zeros(out_features), persistent=False)
+        # The current noise sample, eps_in then eps_out in one buffer (not saved: a new one is drawn before it is used)
+        self.register_buffer("eps", th.zeros(in_features + out_features), persistent=False)
         self.sampling = False  # use the noise in evaluation mode too (see noisy_sampling)
         self.reset_parameters()
         self.reset_noise()
@@ -92,11 +85,22 @@ class NoisyLinear(nn.Module):
         nn.init.constant_(self.weight_sigma, self.std_init * bound)
         nn.init.constant_(self.bias_sigma, self.std_init * bound)
 
+    @property
+    def eps_in(self) -> th.Tensor:
+        """The input noise ``f(eps_in)``, shape ``(in_features,)``."""
+        return self.eps[: self.in_features]
+
+    @property
+    def eps_out(self) -> th.Tensor:
+        """The output noise ``f(eps_out)``, shape ``(out_features,)``."""
+        return self.eps[self.in_features :]
+
+    @th.no_grad()
     def reset_noise(self) -> None:
-        """Draw a new noise sample (``eps_in`` and ``eps_out``)."""
-        device = self.weight_mu.device
-        self.eps_in.copy_(_scaled_noise(self.in_features, device))
-        self.eps_out.copy_(_scaled_noise(self.out_features, device))
+        """Draw a new noise sample: ``f(x) = sign(x) sqrt(|x|)`` of standard normal ``eps_in`` and ``eps_out`` (in place)."""
+        eps = th.randn(self.eps.shape, device=self.eps.device, out=self.eps)
+        sign = eps.sign()
+        eps.abs_().sqrt_().mul_(sign)
 
     @property
     def noisy(self) -> bool:
@@ -116,7 +120,12 @@ class NoisyLinear(nn.Module):
         return self.bias_mu + self.bias_sigma * self.eps_out if self.noisy else self.bias_mu
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        if not self.noisy:
+            return F.linear(x, self.weight_mu, self.bias_mu)
+        # (mu_w + sigma_w * eps_out eps_in^T) x = mu_w x + eps_out * (sigma_w (eps_in * x)): the noisy weights are
+        # never formed, two matrix products on the batch instead
+        noise = F.linear(x * self.eps_in, self.weight_sigma, self.bias_sigma) * self.eps_out
+        return F.linear(x, self.weight_mu, self.bias_mu) + noise
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, std_init={self.std_init}"

@@ -251,18 +251,22 @@ class D3QN(DQN):
         if per is not None and self.beta_schedule is not None:
             per.set_beta(self.beta_schedule(self._current_progress_remaining))
 
+        noisy = getattr(self.policy, "noisy", False)
         losses, errors = [], []
         for _ in range(gradient_steps):
             replay_data = buffer.sample(batch_size, env=self._vec_normalize_env)
-            # New noise for every training batch, online and target networks alike (nothing to do without noisy layers);
-            # the target network stays in evaluation mode (BatchNorm), so its noise is switched on explicitly.
-            reset_noise(self.q_net)
-            reset_noise(self.q_net_target)
             weights = replay_data.weights if isinstance(replay_data, PrioritizedReplayBufferSamples) else None
-            with noisy_sampling(self.q_net_target):
+            if noisy:
+                # New noise for every training batch, online and target networks alike; the target network stays in
+                # evaluation mode (BatchNorm), so its noise is switched on explicitly.
+                reset_noise(self.q_net)
+                reset_noise(self.q_net_target)
+                with noisy_sampling(self.q_net_target):
+                    loss, sample_errors = self._loss(replay_data, weights)
+            else:
                 loss, sample_errors = self._loss(replay_data, weights)
-            if per is not None and isinstance(replay_data, PrioritizedReplayBufferSamples):
-                per.update_priorities(replay_data.indices, sample_errors)  # from the same forward pass
+            if per is not None and weights is not None:
+                per.update_priorities(replay_data.indices, sample_errors)  # (from the same forward pass)
             losses.append(loss.item())
             errors.append(float(np.abs(sample_errors).mean()))
 
@@ -279,7 +283,7 @@ class D3QN(DQN):
             self.logger.record("train/mean_priority", np.mean(errors) + per.eps)
             self.logger.record("train/beta", per.beta)
             self.logger.record("train/max_priority", per.max_priority)
-        noise_std = mean_noise_std(self.q_net)
+        noise_std = mean_noise_std(self.q_net) if noisy else None
         if noise_std is not None:
             self.logger.record("train/noise_std", noise_std)
 

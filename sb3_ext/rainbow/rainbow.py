@@ -29,12 +29,14 @@ def project_distribution(
     The categorical n-step target (Bellemare et al. 2017, Algorithm 1): the distribution of ``r + discount * Z(s')``,
     projected onto the support. Each atom ``z_j`` of the next distribution moves to ``Tz_j = r + (1 - done) * discount *
     z_j``, clipped to ``[v_min, v_max]``, and its probability is shared between the two atoms around it in proportion
-    to their closeness, written for all atoms at once as in Dopamine::
+    to their closeness; in Dopamine's notation, for all atoms at once::
 
         m_i = sum_j clip(1 - |Tz_j - z_i| / dz, 0, 1) * p_j        (dz: the spacing of the atoms)
 
-    A terminal transition (``done``) puts all its mass at ``r`` (split between the atoms around it); a target beyond
-    either end of the support goes to that end.
+    It is computed as in Algorithm 1, with ``b_j = (Tz_j - v_min) / dz``: ``p_j (1 - (b_j - floor(b_j)))`` goes to atom
+    ``floor(b_j)`` and ``p_j (b_j - floor(b_j))`` to atom ``floor(b_j) + 1`` (all to ``floor(b_j)`` when ``b_j`` is an
+    atom), two scatters of ``(batch, n_atoms)`` values. A terminal transition (``done``) puts all its mass at ``r``
+    (split between the atoms around it); a target beyond either end of the support goes to that end.
 
     :param next_probabilities: the next distribution ``p_j`` (at the action the target picks), shape ``(batch, n_atoms)``
     :param rewards: rewards (n-step discounted sums for n-step returns), shape ``(batch, 1)``
@@ -43,12 +45,17 @@ def project_distribution(
     :param support: the atoms ``z``, evenly spaced and increasing, shape ``(n_atoms,)``
     :return: the projected target distribution ``m``, shape ``(batch, n_atoms)``; each row sums to 1
     """
+    n_atoms = len(support)
     v_min, v_max = float(support[0]), float(support[-1])
-    delta = (v_max - v_min) / (len(support) - 1)
+    delta = (v_max - v_min) / (n_atoms - 1)
     target_atoms = (rewards + (1.0 - dones) * discounts * support.unsqueeze(0)).clamp(v_min, v_max)  # (batch, j)
-    # weight of target atom j at support atom i: (batch, i, j)
-    closeness = (1.0 - (target_atoms.unsqueeze(1) - support.view(1, -1, 1)).abs() / delta).clamp(0.0, 1.0)
-    return (closeness * next_probabilities.unsqueeze(1)).sum(dim=2)
+    position = (target_atoms - v_min) / delta  # b_j, in [0, n_atoms - 1]
+    lower = position.floor().clamp(max=n_atoms - 1)
+    upper_share = (position - lower) * next_probabilities
+    projected = th.zeros_like(next_probabilities)
+    projected.scatter_add_(1, lower.long(), next_probabilities - upper_share)
+    projected.scatter_add_(1, (lower + 1).clamp(max=n_atoms - 1).long(), upper_share)
+    return projected
 
 
 class Rainbow(D3QN):

@@ -126,8 +126,8 @@ def test_noisy_linear_factorised_noise_and_modes() -> None:
     layer.reset_noise()
     assert not th.allclose(layer(x), before)  # training mode changes with reset_noise
     th.manual_seed(1)
-    eps_in, eps_out = f(th.randn(5)), f(th.randn(3))  # f(x) = sign(x) sqrt(|x|) of standard normals
-    th.testing.assert_close((layer.eps_in, layer.eps_out), (eps_in, eps_out))
+    eps = f(th.randn(5 + 3))  # f(x) = sign(x) sqrt(|x|) of standard normals, eps_in then eps_out
+    th.testing.assert_close((layer.eps_in, layer.eps_out), (eps[:5], eps[5:]))
 
     layer.eval()  # evaluation: the mean weights, whatever the noise
     mean = F.linear(x, layer.weight_mu, layer.bias_mu)
