@@ -7,7 +7,7 @@ from sb3_ext.qlearning import QLearning
 from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
-from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
+from sb3_ext.registry import ALGOS, AlgoSpec, algo_keys, get_algo, register_algo
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,8 @@ __all__ = [
     "UnknownAlgorithmError",
     "UnknownEnvError",
     "ZooConfig",
+    "algo_keys",
     "get_algo",
     "load_zoo_config",
+    "register_algo",
 ]

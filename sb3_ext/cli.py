@@ -20,7 +20,7 @@ import yaml
 
 from sb3_ext.config import ZooConfig, load_zoo_config, parse_value
 from sb3_ext.errors import ConfigError, Sb3ExtError
-from sb3_ext.registry import ALGOS, get_algo
+from sb3_ext.registry import algo_keys, get_algo
 
 __all__ = ["OneLineErrorParser", "exit_process", "key_value", "main", "run"]
 
@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
 
     train = sub.add_parser("train", help="train an algorithm from its zoo config, with periodic evaluation")
-    train.add_argument("--algo", required=True, help=f"registry key: {', '.join(sorted(ALGOS))}")
+    train.add_argument("--algo", required=True, help=f"registry key: {', '.join(algo_keys())}")
     train.add_argument("--env", required=True, help="gymnasium environment id, e.g. CartPole-v1")
     train.add_argument("--config", help="zoo-format YAML (default: zoo_configs/<algo>.yml)")
     train.add_argument("-n", "--n-timesteps", type=int, help="training budget (overrides the config's)")

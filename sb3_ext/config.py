@@ -11,6 +11,7 @@ Strings that the zoo would ``eval`` are parsed by :func:`sb3_ext.common.safe_eva
 from __future__ import annotations
 
 import copy
+import collections.abc
 import functools
 import inspect
 import os
@@ -90,7 +91,6 @@ ENV_KEYS = frozenset(
 )
 # Constructor arguments that the config never sets: the caller passes them.
 _CALLER_ARGS = frozenset({"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"})
-_SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
 # Strings in these keys are Python-like expressions that the zoo evaluates.
 _EXPRESSION_KEYS = ("policy_kwargs", "replay_buffer_kwargs", "monitor_kwargs", "env_kwargs")
 _NOISES: dict[str, type[NormalActionNoise] | type[OrnsteinUhlenbeckActionNoise]] = {
@@ -148,9 +148,11 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
 def default_config_path(algo: str) -> Path:
     """
     :param algo: registry key
-    :return: the shipped zoo config of that algorithm
+    :return: the algorithm's own config file (its :class:`~sb3_ext.registry.AlgoSpec`'s ``config``), else the shipped
+        ``zoo_configs/<algo>.yml`` (which need not exist for a plug-in)
     """
-    return ZOO_CONFIG_DIR / f"{algo}.yml"
+    config = get_algo(algo).config
+    return Path(config) if config is not None else ZOO_CONFIG_DIR / f"{algo}.yml"
 
 
 def parse_value(text: str) -> Any:
@@ -380,7 +382,7 @@ def _is_atari(env_id: str) -> bool:
     return "AtariEnv" in str(gym.spec(env_id).entry_point)
 
 
-def _constructor_types(cls: type) -> dict[str, Any]:
+def constructor_types(cls: type) -> dict[str, Any]:
     """Annotations of the constructor, resolved where possible (unknown ones are simply not checked)."""
     from stable_baselines3.common.vec_env import VecEnv as _VecEnv
 
@@ -393,6 +395,19 @@ def _constructor_types(cls: type) -> dict[str, Any]:
     return {
         name: hints.get(name, Any) for name in params if name not in _CALLER_ARGS and params[name].kind.name != "VAR_KEYWORD"
     }
+
+
+def admits_schedule(annotation: Any) -> bool:
+    """
+    :param annotation: a constructor argument's annotation
+    :return: whether it admits an SB3 ``Schedule`` (``Callable[[float], float]``, or a bare ``Callable``), alone or
+        in a union: such an argument takes ``lin_<x>`` strings in a config
+    """
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(admits_schedule(arg) for arg in typing.get_args(annotation))
+    if annotation is collections.abc.Callable or annotation is typing.Callable:
+        return True
+    return typing.get_origin(annotation) is collections.abc.Callable and typing.get_args(annotation) in ((), ([float], float))
 
 
 def _coerce(value: Any, annotation: Any) -> tuple[bool, Any]:  # noqa: C901
@@ -516,7 +531,13 @@ def load_zoo_config(
     spec = get_algo(algo)
     check_env_id(env_id)
     path = Path(config) if config is not None else default_config_path(algo)
-    data = _read_config(path)
+    if config is None and not path.exists():
+        # An algorithm with no zoo-format file of its own: its constructor's defaults, the budget from the caller
+        aliases = list(spec.cls.policy_aliases)
+        path = Path(f"<{algo}: constructor defaults>")
+        data: dict[str, Any] = {"default": {"policy": "MlpPolicy" if "MlpPolicy" in aliases or not aliases else aliases[0]}}
+    else:
+        data = _read_config(path)
     if env_id in data:
         entry = env_id
     elif "atari" in data and _is_atari(env_id):
@@ -541,7 +562,7 @@ def _build(  # noqa: C901
     def where(key: str) -> str:
         return f"--hyperparams {key}" if key in overridden else f"{path} [{entry}] {key}"
 
-    types_ = _constructor_types(spec.cls)
+    types_ = constructor_types(spec.cls)
     for key in raw:
         if key not in types_ and key not in ENV_KEYS:
             raise ConfigError(
@@ -564,7 +585,8 @@ def _build(  # noqa: C901
         return value
 
     if "n_timesteps" not in raw:
-        raise ConfigError(f"{path} [{entry}]: missing 'n_timesteps' (the training budget, e.g. n_timesteps: !!float 1e5)")
+        budget = "the training budget, e.g. n_timesteps: !!float 1e5, or -n on the command line"
+        raise ConfigError(f"{path} [{entry}]: missing 'n_timesteps' ({budget})")
     n_timesteps = run_int("n_timesteps", None)
     n_envs_value = run_int("n_envs", 1)
     frame_stack = run_int("frame_stack", None)
@@ -606,8 +628,8 @@ def _build(  # noqa: C901
     vec_env_wrappers = _wrapper_list(take("vec_env_wrapper"), where("vec_env_wrapper"), VecEnvWrapper)
     callbacks = _wrapper_list(take("callback"), where("callback"), BaseCallback)
 
-    for key in _SCHEDULE_KEYS:
-        if key in hp and not (key == "clip_range_vf" and hp[key] is None):
+    for key, annotation in types_.items():  # every argument that takes an SB3 Schedule takes 'lin_<x>' too
+        if key in hp and hp[key] is not None and admits_schedule(annotation):
             hp[key] = _schedule(hp[key], where(key))
     if isinstance(hp.get("train_freq"), list):
         hp["train_freq"] = tuple(hp["train_freq"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import pytest
 from gymnasium import spaces
@@ -85,3 +87,17 @@ def test_sb3_ext_imports_without_optuna() -> None:
 
     code = "import sys, sb3_ext; sys.exit('optuna' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_readme_algorithm_table_matches_the_registry() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("## Algorithms")[1].split("\n\n")[2]  # the heading, a paragraph, then the table
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    listed = {row[0].strip("| `"): row for row in rows}
+    assert set(listed) == set(ALGOS)
+    for key, row in listed.items():
+        spec = ALGOS[key]
+        cls = f"{spec.cls.__module__.split('.')[0]}.{spec.cls.__name__}"
+        assert row[1].startswith(f"`{cls}`"), (key, row[1])
+        assert row[2].split(" (")[0] == ", ".join(t.__name__ for t in spec.action_spaces), (key, row[2])
+        assert spec.paper in row[3], (key, spec.paper)

@@ -1,16 +1,25 @@
 """Optuna hyperparameter tuning over every algorithm of the sb3-ext registry."""
 
-from tuning.search_spaces import SEARCH_SPACES, Param, load_search_space, to_hyperparams
+from tuning.search_spaces import (
+    SEARCH_SPACES,
+    Param,
+    get_search_space,
+    load_search_space,
+    register_search_space,
+    to_hyperparams,
+)
 from tuning.study import make_pruner, make_sampler, make_storage, optimize, rerun_trial
 
 __all__ = [
     "SEARCH_SPACES",
     "Param",
+    "get_search_space",
     "load_search_space",
     "make_pruner",
     "make_sampler",
     "make_storage",
     "optimize",
+    "register_search_space",
     "rerun_trial",
     "to_hyperparams",
 ]

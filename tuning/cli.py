@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from sb3_ext.cli import OneLineErrorParser, exit_process, key_value
 from sb3_ext.errors import Sb3ExtError
-from sb3_ext.registry import ALGOS
+from sb3_ext.registry import algo_keys
 
 __all__ = ["main", "run"]
 
@@ -24,7 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from tuning.study import PRUNERS, SAMPLERS
 
     p = OneLineErrorParser(prog=PROG, description="Tune the hyperparameters of any registered algorithm with Optuna.")
-    p.add_argument("--algo", required=True, help=f"registry key: {', '.join(sorted(ALGOS))}")
+    p.add_argument("--algo", required=True, help=f"registry key: {', '.join(algo_keys())}")
     p.add_argument("--env", required=True, help="gymnasium environment id")
     p.add_argument("--config", help="zoo-format YAML whose entry is the base (default: zoo_configs/<algo>.yml)")
     p.add_argument("--n-trials", type=int, default=10, help="trials this run adds to the study (default: 10)")

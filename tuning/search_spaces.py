@@ -18,6 +18,7 @@ Naming rules of the converter:
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,18 @@ from sb3_ext.errors import ConfigError, suggest
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["NET_ARCHS", "SEARCH_SPACES", "Param", "load_search_space", "sample_params", "to_hyperparams"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "NET_ARCHS",
+    "SEARCH_SPACES",
+    "Param",
+    "get_search_space",
+    "load_search_space",
+    "parse_search_space",
+    "register_search_space",
+    "sample_params",
+    "to_hyperparams",
+]
 
 NET_ARCHS: dict[str, list[int]] = {"tiny": [64], "small": [64, 64], "medium": [256, 256], "big": [400, 300]}
 ACTIVATIONS: dict[str, str] = {"tanh": "nn.Tanh", "relu": "nn.ReLU", "elu": "nn.ELU", "leaky_relu": "nn.LeakyReLU"}
@@ -317,20 +329,105 @@ def load_search_space(path: str | Path, algo: str, base: Mapping[str, Param] | N
 
     :param path: the YAML file
     :param algo: registry key (its default space is the base)
-    :param base: the space to extend (default: ``SEARCH_SPACES[algo]``)
+    :param base: the space to extend (default: the algorithm's, :func:`get_search_space`)
     :return: the search space
     :raises ConfigError: naming the file and parameter for anything malformed
     """
     path = Path(path)
-    data = read_yaml(path, "search-space")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of parameter names to definitions")
+    return parse_search_space(read_yaml(path, "search-space"), algo, f"{path}:", base)
+
+
+def parse_search_space(data: Any, algo: str, where: str, base: Mapping[str, Param] | None = None) -> dict[str, Param]:
+    """
+    A search space in the format of a ``--search-space`` YAML file (see :func:`load_search_space`), already read.
+
+    :param data: the mapping of parameter names to definitions
+    :param algo: registry key (its default space is the base, when there is one)
+    :param where: what to name in errors (the file, or the package)
+    :param base: the space to extend (default: the algorithm's)
+    :return: the search space
+    :raises ConfigError: naming ``where`` and the parameter for anything malformed
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where.rstrip(':')}: expected a mapping of parameter names to definitions")
+    data = dict(data)
     extend = data.pop("extend", True)
     if not isinstance(extend, bool):
-        raise ConfigError(f"{path}: 'extend' must be true or false, got {extend!r}")
-    space = dict(SEARCH_SPACES.get(algo, {}) if base is None else base) if extend else {}
+        raise ConfigError(f"{where.rstrip(':')}: 'extend' must be true or false, got {extend!r}")
+    if base is None:
+        base = _registered_space(algo) or {}
+    space = dict(base) if extend else {}
     for name, spec in data.items():
-        space[str(name)] = _param_from_yaml(str(name), spec, f"{path}:")
+        space[str(name)] = _param_from_yaml(str(name), spec, where)
     if not any(p.fixed is None for p in space.values()):
-        raise ConfigError(f"{path}: nothing left to search (every parameter is fixed)")
+        raise ConfigError(f"{where.rstrip(':')}: nothing left to search (every parameter is fixed)")
+    return space
+
+
+#: Entry-point group of third-party search spaces: entry name = registry key, object = a ``--search-space`` mapping
+ENTRY_POINT_GROUP = "sb3_ext.search_spaces"
+_loaded_entry_points: set[str] = set()
+
+
+def _target_argument(name: str) -> str:
+    """The constructor argument (or config key) a search-space parameter sets, by the naming rules above."""
+    if name.startswith("one_minus_"):
+        return name.removeprefix("one_minus_")
+    if name.endswith("_pow"):
+        return name.removesuffix("_pow")
+    if name in ("net_arch", "activation_fn", "lstm_hidden_size", "n_quantiles"):
+        return "policy_kwargs"
+    if name in ("per_alpha", "per_beta"):
+        return "replay_buffer_kwargs"
+    if name == "n_top_ratio":
+        return "n_top"
+    return name
+
+
+def register_search_space(key: str, space: Mapping[str, Any], *, where: str | None = None) -> dict[str, Param]:
+    """
+    Make ``space`` the default search space of algorithm ``key`` (what ``python -m tuning --algo KEY`` searches).
+
+    :param key: registry key of the algorithm (registered already, or by an entry point)
+    :param space: the space, in the format of a ``--search-space`` YAML file (``extend`` is not used)
+    :param where: who gives it, for errors (default: the key)
+    :return: the parsed space
+    :raises ConfigError: for a malformed space, or a parameter that sets no argument of the algorithm's constructor
+    """
+    from sb3_ext.config import ENV_KEYS, constructor_types
+    from sb3_ext.registry import get_algo
+
+    where = where or f"search space of '{key}'"
+    parsed = parse_search_space({**space, "extend": False}, key, f"{where}:", base={})
+    arguments = set(constructor_types(get_algo(key).cls)) | set(ENV_KEYS)
+    for name in parsed:
+        if _target_argument(name) not in arguments:
+            raise ConfigError(
+                f"{where}: parameter '{name}' sets '{_target_argument(name)}', which {key}'s constructor does not take"
+                f"{suggest(_target_argument(name), arguments)}"
+            )
+    SEARCH_SPACES[key] = parsed
+    return parsed
+
+
+def _registered_space(key: str) -> dict[str, Param] | None:
+    if key not in SEARCH_SPACES:
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.name != key or entry_point.name in _loaded_entry_points:
+                continue
+            _loaded_entry_points.add(entry_point.name)
+            package = entry_point.dist.name if entry_point.dist is not None else entry_point.value.split(":")[0]
+            register_search_space(key, entry_point.load(), where=f"package {package}, search space '{key}'")
+    return SEARCH_SPACES.get(key)
+
+
+def get_search_space(key: str) -> dict[str, Param]:
+    """
+    :param key: registry key
+    :return: its default search space (ours, one given to :func:`register_search_space`, or a plug-in's entry point)
+    :raises ConfigError: when it has none
+    """
+    space = _registered_space(key)
+    if space is None:
+        raise ConfigError(f"no search space for '{key}': pass one with --search-space (or register one for it)")
     return space

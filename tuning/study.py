@@ -30,7 +30,7 @@ from sb3_ext.errors import ConfigError, Sb3ExtError, suggest
 from sb3_ext.registry import get_algo
 from tuning.objective import OBJECTIVES, TuningTask, evaluate_trial
 from tuning.report import write_report
-from tuning.search_spaces import SEARCH_SPACES, Param, load_search_space
+from tuning.search_spaces import Param, get_search_space, load_search_space
 
 __all__ = ["PRUNERS", "SAMPLERS", "default_storage", "make_pruner", "make_sampler", "make_storage", "optimize", "rerun_trial"]
 
@@ -277,7 +277,7 @@ def optimize(  # noqa: C901
     :param max_total_trials: cap on the trials of the whole study, across runs, workers and machines
     :param output_folder: outputs go to ``output_folder/<study_name>/``
     :param seed: study seed (sampler seed, and trial seeds with the trial number)
-    :param search_space: a YAML file, or a mapping of parameters (default: ``SEARCH_SPACES[algo]``)
+    :param search_space: a YAML file, or a mapping of parameters (default: the algorithm's, ``get_search_space(algo)``)
     :param hyperparams: fixed hyperparameters applied to every trial
     :param device: torch device
     :param heartbeat_interval: seconds between heartbeats of a running trial (RDB storages)
@@ -310,9 +310,7 @@ def optimize(  # noqa: C901
     make_sampler(sampler, seed, n_startup_trials)
     make_pruner(pruner, n_evaluations, n_startup_trials)
     if search_space is None:
-        if algo not in SEARCH_SPACES:
-            raise ConfigError(f"no search space for '{algo}': pass one with search_space=...")
-        space: Mapping[str, Param] = SEARCH_SPACES[algo]
+        space: Mapping[str, Param] = get_search_space(algo)
     elif isinstance(search_space, Mapping):
         space = search_space
         for pname, param in space.items():

@@ -74,6 +74,9 @@ class D3QN(DQN):
     ``policy_kwargs=dict(noisy=True)``; epsilon then defaults to 0. :class:`~sb3_ext.Rainbow` adds the categorical
     head, and is this class with ``distributional=False``.
 
+    Action spaces other than ``Discrete`` are refused at construction with a ``ValueError`` naming the space (by design:
+    SB3's DQN fails an assert there).
+
     ``n_steps`` returns work with the prioritized buffer and with ``NStepReplayBuffer``; ``n_steps`` and ``gamma`` are
     passed to the buffer. ``Dict`` observations get :class:`~sb3_ext.common.buffers.DictPrioritizedReplayBuffer`.
 
