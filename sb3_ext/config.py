@@ -382,6 +382,15 @@ def _is_atari(env_id: str) -> bool:
     return "AtariEnv" in str(gym.spec(env_id).entry_point)
 
 
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """
+    :param cls: an algorithm class
+    :return: its constructor's default values, by argument name (arguments without a default are left out)
+    """
+    parameters = inspect.signature(typing.cast(Any, cls).__init__).parameters
+    return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 def constructor_types(cls: type) -> dict[str, Any]:
     """Annotations of the constructor, resolved where possible (unknown ones are simply not checked)."""
     from stable_baselines3.common.vec_env import VecEnv as _VecEnv

@@ -12,7 +12,7 @@ import optuna
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecCheckNan
 
-from sb3_ext.config import load_zoo_config
+from sb3_ext.config import constructor_defaults, load_zoo_config
 from tuning.callbacks import TrialEvalCallback
 from tuning.search_spaces import Param, sample_params, to_hyperparams
 
@@ -84,7 +84,8 @@ def evaluate_trial(task: TuningTask, trial: optuna.Trial | optuna.trial.FixedTri
     """
     params = sample_params(trial, task.search_space)  # type: ignore[arg-type]
     base = load_zoo_config(task.algo, task.env_id, task.config, hyperparams=task.hyperparams, n_timesteps=task.n_timesteps)
-    hyperparams = {**task.hyperparams, **to_hyperparams(params, base.hyperparams, base.spec.on_policy)}
+    defaults = constructor_defaults(base.spec.cls)
+    hyperparams = {**task.hyperparams, **to_hyperparams(params, base.hyperparams, base.spec.on_policy, defaults)}
     trial.set_user_attr("params", params)  # fixed ones included: what a re-run needs
     trial.set_user_attr("hyperparams", hyperparams)
     values: list[float] = []

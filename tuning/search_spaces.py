@@ -240,15 +240,28 @@ def _kwargs(base: Any) -> dict[str, Any]:
     return dict(base)
 
 
-def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any], on_policy: bool = False) -> dict[str, Any]:
+def to_hyperparams(
+    params: Mapping[str, Any],
+    base: Mapping[str, Any],
+    on_policy: bool = False,
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """
     Turn sampled parameters into zoo-format hyperparameters (what a config file holds), merged over a base entry.
 
     :param params: values in trial coordinates (see the module docstring for the naming rules)
     :param base: the config entry being tuned (its ``n_envs`` and ``policy_kwargs`` are taken into account)
     :param on_policy: the algorithm collects rollouts of ``n_steps`` per env (minibatches are then clipped to a rollout)
+    :param defaults: the algorithm's constructor defaults (:func:`sb3_ext.config.constructor_defaults`), for values
+        that neither the parameters nor the base entry give (``n_steps``, ``n_delta``)
     :return: the hyperparameters to apply over ``base``
     """
+    defaults = defaults or {}
+
+    def current(key: str) -> Any:
+        """The value ``key`` will have: sampled, else the base entry's, else the constructor's default."""
+        return out.get(key, base.get(key, defaults.get(key)))
+
     out: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {"policy_kwargs": {}, "replay_buffer_kwargs": {}}
     for name, value in params.items():
@@ -256,15 +269,13 @@ def to_hyperparams(params: Mapping[str, Any], base: Mapping[str, Any], on_policy
             _convert(name, value, out, nested)
     if out.get("noise_type", "") is None:
         out["noise_std"] = None
-    if "n_top_ratio" in params:
-        n_delta = int(out.get("n_delta", base.get("n_delta", 8)))
-        out["n_top"] = max(1, math.ceil(params["n_top_ratio"] * n_delta))
+    if "n_top_ratio" in params and current("n_delta") is not None:
+        out["n_top"] = max(1, math.ceil(params["n_top_ratio"] * int(current("n_delta"))))
     if "train_freq" in params and "gradient_steps" not in params and "gradient_steps" in base:
         out["gradient_steps"] = out["train_freq"]
-    if on_policy and "batch_size" in out and "n_steps" in (out.keys() | base.keys()):
+    if on_policy and "batch_size" in out and current("n_steps") is not None:
         # On-policy minibatches cannot be larger than a rollout (n_steps * n_envs).
-        rollout = int(out.get("n_steps", base.get("n_steps", 2048))) * int(base.get("n_envs", 1))
-        out["batch_size"] = min(out["batch_size"], rollout)
+        out["batch_size"] = min(out["batch_size"], int(current("n_steps")) * int(base.get("n_envs", 1)))
     for key, values in nested.items():
         if values:
             out[key] = to_expression({**_kwargs(base.get(key)), **values})

@@ -113,3 +113,16 @@ def test_bad_search_space_yaml(tmp_path: Path, text: str, message: str) -> None:
         load_search_space(path, "ppo")
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_defaults_that_depend_on_the_algorithm_come_from_its_signature() -> None:
+    from sb3_contrib import ARS
+    from stable_baselines3 import A2C, PPO
+
+    from sb3_ext.config import constructor_defaults
+
+    sampled = {"batch_size_pow": 12}  # 4096, more than any default rollout
+    assert to_hyperparams(sampled, {}, on_policy=True, defaults=constructor_defaults(PPO))["batch_size"] == 2048
+    assert to_hyperparams(sampled, {"n_envs": 2}, on_policy=True, defaults=constructor_defaults(A2C))["batch_size"] == 10
+    assert to_hyperparams({"n_top_ratio": 0.5}, {}, defaults=constructor_defaults(ARS))["n_top"] == 4  # n_delta=8
+    assert to_hyperparams({"n_top_ratio": 0.5}, {"n_delta": 32}, defaults=constructor_defaults(ARS))["n_top"] == 16
