@@ -7,7 +7,6 @@ Ctrl-C during training saves the model reached so far and exits with code 130.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sys
@@ -18,34 +17,15 @@ from typing import Any, NoReturn
 
 import yaml
 
-from sb3_ext.config import ZooConfig, load_zoo_config, parse_value
+from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, key_value, run_command
+from sb3_ext.common.utils import atomic_save, atomic_write_text
+from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.errors import ConfigError, Sb3ExtError
 from sb3_ext.registry import algo_keys, get_algo
 
-__all__ = ["OneLineErrorParser", "exit_process", "key_value", "main", "run"]
+__all__ = ["main", "run"]
 
 PROG = "sb3-ext"
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def key_value(text: str) -> tuple[str, Any]:
-    """
-    Parse a ``key=value`` override (the value as YAML reads it).
-
-    :param text: the argument
-    :return: the key and the value
-    :raises argparse.ArgumentTypeError: without ``=`` or key
-    """
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
-    return key.strip(), parse_value(value)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -113,19 +93,13 @@ def _new_run_dir(log_folder: Path, algo: str, env_id: str) -> Path:
             n += 1
 
 
-def _atomic_save(save: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    save(str(tmp))
-    os.replace(tmp, path)
-
-
 def _save_outputs(model: Any, cfg: ZooConfig, run_dir: Path) -> None:
     from sb3_ext.plotting import plot_learning_curve
 
-    _atomic_save(lambda p: model.save(p), run_dir / "model.zip")  # SB3 keeps a non-empty suffix as it is
+    atomic_save(lambda p: model.save(p), run_dir / "model.zip")  # SB3 keeps a non-empty suffix as it is
     vec_normalize = model.get_vec_normalize_env()
     if vec_normalize is not None:
-        _atomic_save(vec_normalize.save, run_dir / "vecnormalize.pkl")
+        atomic_save(vec_normalize.save, run_dir / "vecnormalize.pkl")
     plot_learning_curve(run_dir, title=f"{cfg.algo} on {cfg.env_id}")
 
 
@@ -182,7 +156,7 @@ def _train(args: argparse.Namespace) -> int:
             "config_source": cfg.source,
             "command": " ".join(sys.orig_argv),
         }
-        (run_dir / "run.yml").write_text(yaml.safe_dump(run_info, sort_keys=False))
+        atomic_write_text(run_dir / "run.yml", yaml.safe_dump(run_info, sort_keys=False))
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -230,23 +204,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def exit_process(code: int) -> NoReturn:
-    """
-    End the process with ``code``, as the command-line entry points do.
-
-    After Ctrl-C (code 130) the commands have saved what they save and printed their message; the process then ends
-    with ``os._exit`` once stdout and stderr are flushed. A regular interpreter exit after a KeyboardInterrupt that was
-    handled was seen to end now and then as "killed by SIGINT" (-2) instead of 130, under load.
-
-    :param code: the exit code
-    """
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
-
-
 def run() -> NoReturn:
     """Console-script entry point: :func:`main` on ``sys.argv``, then :func:`exit_process`."""
     exit_process(main())
@@ -260,11 +217,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: the exit code: 0 on success, 2 on bad input, 130 when interrupted
     """
     args = _build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except Sb3ExtError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(PROG, lambda: args.func(args))

@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from sb3_ext.common.safe_eval import resolve_class, safe_eval
+from sb3_ext.common.utils import atomic_write_text
 from sb3_ext.common.env_util import make_env, register_env_package
 from sb3_ext.errors import ConfigError, UnknownEnvError, suggest
 from sb3_ext.registry import AlgoSpec, get_algo
@@ -330,10 +331,7 @@ class ZooConfig:
 
         :param path: destination
         """
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_yaml())
-        tmp.replace(path)
+        atomic_write_text(path, self.to_yaml())
 
 
 def _env_id(env: VecEnv | gym.Env) -> str | None:

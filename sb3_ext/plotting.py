@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.monitor import get_monitor_files
+
+from sb3_ext.common.utils import atomic_save
 
 __all__ = ["plot_learning_curve"]
 
@@ -52,8 +53,6 @@ def plot_learning_curve(run_dir: str | Path, out_path: str | Path | None = None,
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best")
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_save(lambda path: fig.savefig(path, dpi=100), out)
     plt.close(fig)
-    os.replace(tmp, out)
     return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from sb3_ext.cli import OneLineErrorParser, exit_process, key_value
+from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, key_value, run_command
 from sb3_ext.errors import Sb3ExtError
 from sb3_ext.registry import algo_keys
 
@@ -59,55 +59,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: exit code: 0 on success, 1 when a re-run does not reproduce, 2 on bad input, 130 when interrupted
     """
     args = _build_parser().parse_args(argv)
+    return run_command(
+        PROG, lambda: _tune(args), interrupted="interrupted; the running trial is marked FAIL and the study stays usable"
+    )
+
+
+def _tune(args: argparse.Namespace) -> int:
     import optuna
 
     from tuning.study import default_storage, optimize, rerun_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        if args.rerun_trial is not None:
-            study_name = args.study_name or f"{args.algo}-{args.env}"
-            storage = args.storage or default_storage(args.output_folder, study_name)
-            if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
-                raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
-            stored, again = rerun_trial(study_name, args.rerun_trial, storage)
-            same = stored == again
-            print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
-            return 0 if same else 1
-        optimize(
-            args.algo,
-            args.env,
-            args.n_trials,
-            config=args.config,
-            n_timesteps=args.n_timesteps,
-            n_evaluations=args.n_evaluations,
-            eval_episodes=args.eval_episodes,
-            n_seeds=args.n_seeds,
-            objective=args.objective,
-            sampler=args.sampler,
-            pruner=args.pruner,
-            n_startup_trials=args.n_startup_trials,
-            storage=args.storage,
-            study_name=args.study_name,
-            n_workers=args.n_workers,
-            max_total_trials=args.max_total_trials,
-            output_folder=args.output_folder,
-            seed=args.seed,
-            search_space=args.search_space,
-            hyperparams=dict(args.hyperparams),
-            device=args.device,
-            heartbeat_interval=args.heartbeat_interval,
-            progress_bar=sys.stderr.isatty() if args.progress_bar is None else args.progress_bar,
-        )
-    except Sb3ExtError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the running trial is marked FAIL and the study stays usable", file=sys.stderr)
-        return 130
+    if args.rerun_trial is not None:
+        study_name = args.study_name or f"{args.algo}-{args.env}"
+        storage = args.storage or default_storage(args.output_folder, study_name)
+        if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+            raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
+        stored, again = rerun_trial(study_name, args.rerun_trial, storage)
+        same = stored == again
+        print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
+        return 0 if same else 1
+    optimize(
+        args.algo,
+        args.env,
+        args.n_trials,
+        config=args.config,
+        n_timesteps=args.n_timesteps,
+        n_evaluations=args.n_evaluations,
+        eval_episodes=args.eval_episodes,
+        n_seeds=args.n_seeds,
+        objective=args.objective,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        n_startup_trials=args.n_startup_trials,
+        storage=args.storage,
+        study_name=args.study_name,
+        n_workers=args.n_workers,
+        max_total_trials=args.max_total_trials,
+        output_folder=args.output_folder,
+        seed=args.seed,
+        search_space=args.search_space,
+        hyperparams=dict(args.hyperparams),
+        device=args.device,
+        heartbeat_interval=args.heartbeat_interval,
+        progress_bar=sys.stderr.isatty() if args.progress_bar is None else args.progress_bar,
+    )
     return 0
 
 
 def run() -> NoReturn:
-    """Console-script entry point: :func:`main` on ``sys.argv``, then :func:`sb3_ext.cli.exit_process`."""
+    """Console-script entry point: :func:`main` on ``sys.argv``, then :func:`sb3_ext.common.cli_utils.exit_process`."""
     exit_process(main())

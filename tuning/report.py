@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import TrialState
 
+from sb3_ext.common.utils import atomic_save, atomic_write_text
 from sb3_ext.config import load_zoo_config
 
 if TYPE_CHECKING:
@@ -23,12 +23,6 @@ _PLOTS = {
     "param_importances.png": "plot_param_importances",
     "intermediate_values.png": "plot_intermediate_values",
 }
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _plots(study: optuna.Study, out: Path) -> dict[str, str]:
@@ -48,9 +42,7 @@ def _plots(study: optuna.Study, out: Path) -> dict[str, str]:
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
             fig.set_size_inches(8, 5)
             fig.tight_layout()
-            tmp = out / f".{filename}.tmp.png"
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, out / filename)
+            atomic_save(lambda path: fig.savefig(path, dpi=100), out / filename)  # noqa: B023 (called at once)
             plt.close(fig)
         except Exception as exc:
             skipped[filename] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -68,7 +60,7 @@ def write_report(study: optuna.Study, out: Path, task: TuningTask) -> None:
     """
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    _atomic_write(out / "trials.csv", study.trials_dataframe().to_csv(index=False))
+    atomic_write_text(out / "trials.csv", study.trials_dataframe().to_csv(index=False))
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     lines = [f"# Study `{study.study_name}`: {task.algo} on {task.env_id}", ""]
     counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
@@ -79,7 +71,7 @@ def write_report(study: optuna.Study, out: Path, task: TuningTask) -> None:
         cfg = load_zoo_config(
             task.algo, task.env_id, task.config, hyperparams=best.user_attrs["hyperparams"], n_timesteps=task.n_timesteps
         )
-        _atomic_write(
+        atomic_write_text(
             out / "best.yml",
             f"# Best trial {best.number} of study '{study.study_name}' (value {best.value:.4f})\n" + cfg.to_yaml(),
         )
@@ -114,4 +106,4 @@ def write_report(study: optuna.Study, out: Path, task: TuningTask) -> None:
             reason = t.user_attrs.get("fail_reason", "its worker stopped sending heartbeats (killed or lost): queued again")
             lines.append(f"| {t.number} | {reason.replace('|', '/')} |")
         lines.append("")
-    _atomic_write(out / "report.md", "\n".join(lines))
+    atomic_write_text(out / "report.md", "\n".join(lines))
