@@ -13,15 +13,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
 from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, key_value, run_command
 from sb3_ext.common.utils import atomic_save, atomic_write_text
 from sb3_ext.config import ZooConfig, load_zoo_config
-from sb3_ext.errors import ConfigError, Sb3ExtError
+from sb3_ext.errors import ConfigError
 from sb3_ext.registry import algo_keys, get_algo
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.callbacks import BaseCallback
 
 __all__ = ["main", "run"]
 
@@ -105,7 +109,7 @@ def _save_outputs(model: Any, cfg: ZooConfig, run_dir: Path) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     import torch as th
-    from stable_baselines3.common.callbacks import CallbackList, EvalCallback
+    from stable_baselines3.common.callbacks import CallbackList
 
     _check_positive("--n-timesteps", args.n_timesteps)
     _check_positive("--n-envs", args.n_envs)
@@ -125,38 +129,7 @@ def _train(args: argparse.Namespace) -> int:
 
     run_dir = _new_run_dir(Path(args.log_folder), cfg.algo, cfg.env_id)
     try:
-        env = cfg.make_env(seed=seed, monitor_dir=str(run_dir))
-        try:
-            model = cfg.make_model(env, seed=seed, device=args.device, verbose=args.verbose)
-        except (ValueError, AssertionError) as exc:
-            if isinstance(exc, Sb3ExtError):
-                raise
-            raise ConfigError(f"{cfg.algo} rejected the hyperparameters of {cfg.source}: {exc}") from None
-        callbacks = cfg.make_callbacks()
-        if args.eval_freq > 0:
-            eval_env = cfg.make_env(n_envs=1, seed=seed + 10_000, eval_env=True)
-            callbacks.append(
-                EvalCallback(
-                    eval_env,
-                    n_eval_episodes=args.eval_episodes,
-                    eval_freq=max(args.eval_freq // cfg.n_envs, 1),
-                    log_path=str(run_dir),
-                    deterministic=True,
-                    verbose=0,
-                )
-            )
-        cfg.save(run_dir / "config.yml")
-        run_info = {
-            "algo": cfg.algo,
-            "env_id": cfg.env_id,
-            "seed": seed,
-            "n_timesteps": cfg.n_timesteps,
-            "device": args.device,
-            "num_threads": args.num_threads,
-            "config_source": cfg.source,
-            "command": " ".join(sys.orig_argv),
-        }
-        atomic_write_text(run_dir / "run.yml", yaml.safe_dump(run_info, sort_keys=False))
+        model, callbacks = _set_up_run(args, cfg, run_dir, seed)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -176,6 +149,42 @@ def _train(args: argparse.Namespace) -> int:
         f"learning curve in {run_dir / 'learning_curve.png'}"
     )
     return 0
+
+
+def _set_up_run(
+    args: argparse.Namespace, cfg: ZooConfig, run_dir: Path, seed: int
+) -> tuple[BaseAlgorithm, list[BaseCallback]]:
+    """Build the env, the model and the callbacks of a run, and write its ``config.yml`` and ``run.yml``."""
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    env = cfg.make_env(seed=seed, monitor_dir=str(run_dir))
+    model = cfg.make_model(env, seed=seed, device=args.device, verbose=args.verbose)
+    callbacks = cfg.make_callbacks()
+    if args.eval_freq > 0:
+        eval_env = cfg.make_env(n_envs=1, seed=seed + 10_000, eval_env=True)
+        callbacks.append(
+            EvalCallback(
+                eval_env,
+                n_eval_episodes=args.eval_episodes,
+                eval_freq=max(args.eval_freq // cfg.n_envs, 1),
+                log_path=str(run_dir),
+                deterministic=True,
+                verbose=0,
+            )
+        )
+    cfg.save(run_dir / "config.yml")
+    run_info = {
+        "algo": cfg.algo,
+        "env_id": cfg.env_id,
+        "seed": seed,
+        "n_timesteps": cfg.n_timesteps,
+        "device": args.device,
+        "num_threads": args.num_threads,
+        "config_source": cfg.source,
+        "command": " ".join(sys.orig_argv),
+    }
+    atomic_write_text(run_dir / "run.yml", yaml.safe_dump(run_info, sort_keys=False))
+    return model, callbacks
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -10,11 +10,11 @@ Strings that the zoo would ``eval`` are parsed by :func:`sb3_ext.common.safe_eva
 
 from __future__ import annotations
 
-import copy
 import collections.abc
 import functools
 import inspect
 import os
+import re
 import sys
 import types
 import typing
@@ -31,7 +31,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
@@ -47,7 +47,7 @@ from stable_baselines3.common.vec_env import (
 from sb3_ext.common.safe_eval import resolve_class, safe_eval
 from sb3_ext.common.utils import atomic_write_text
 from sb3_ext.common.env_util import make_env, register_env_package
-from sb3_ext.errors import ConfigError, UnknownEnvError, suggest
+from sb3_ext.errors import ConfigError, Sb3ExtError, UnknownEnvError, suggest
 from sb3_ext.registry import AlgoSpec, get_algo
 
 __all__ = [
@@ -74,58 +74,11 @@ def _find_config_dir() -> Path:
 #: Where the shipped ``<key>.yml`` files live (``$SB3_EXT_ZOO_CONFIGS`` overrides it).
 ZOO_CONFIG_DIR = _find_config_dir()
 
-#: Keys that shape the environment or the run rather than the algorithm's constructor.
-ENV_KEYS = frozenset(
-    {
-        "n_timesteps",
-        "n_envs",
-        "normalize",
-        "frame_stack",
-        "env_wrapper",
-        "vec_env_wrapper",
-        "callback",
-        "env_kwargs",
-        "monitor_kwargs",
-        "noise_type",
-        "noise_std",
-    }
-)
 # Constructor arguments that the config never sets: the caller passes them.
 _CALLER_ARGS = frozenset({"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"})
-# Strings in these keys are Python-like expressions that the zoo evaluates.
-_EXPRESSION_KEYS = ("policy_kwargs", "replay_buffer_kwargs", "monitor_kwargs", "env_kwargs")
 _NOISES: dict[str, type[NormalActionNoise] | type[OrnsteinUhlenbeckActionNoise]] = {
     "normal": NormalActionNoise,
     "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
-}
-
-# key -> (check, what a valid value is)
-_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "learning_rate": (lambda v: v > 0, "> 0"),
-    "gamma": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "tau": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "exploration_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "exploration_initial_eps": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "exploration_final_eps": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "clip_range": (lambda v: v > 0, "> 0"),
-    "ent_coef": (lambda v: v >= 0, ">= 0"),
-    "vf_coef": (lambda v: v >= 0, ">= 0"),
-    "max_grad_norm": (lambda v: v > 0, "> 0"),
-    "batch_size": (lambda v: v >= 1, ">= 1"),
-    "n_steps": (lambda v: v >= 1, ">= 1"),
-    "n_epochs": (lambda v: v >= 1, ">= 1"),
-    "buffer_size": (lambda v: v >= 1, ">= 1"),
-    "learning_starts": (lambda v: v >= 0, ">= 0"),
-    "target_update_interval": (lambda v: v >= 1, ">= 1"),
-    "policy_delay": (lambda v: v >= 1, ">= 1"),
-    "gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1, or -1"),
-    "target_policy_noise": (lambda v: v >= 0, ">= 0"),
-    "target_noise_clip": (lambda v: v >= 0, ">= 0"),
-    "n_timesteps": (lambda v: v >= 1, ">= 1"),
-    "n_envs": (lambda v: v >= 1, ">= 1"),
-    "frame_stack": (lambda v: v >= 1, ">= 1"),
-    "noise_std": (lambda v: v >= 0, ">= 0"),
 }
 
 
@@ -203,6 +156,9 @@ class ZooConfig:
     :param env_wrappers: ``(gym.Wrapper class, kwargs)`` pairs applied to each env, in order
     :param vec_env_wrappers: ``(VecEnvWrapper class, kwargs)`` pairs applied to the VecEnv, in order
     :param callbacks: ``(BaseCallback class, kwargs)`` pairs, instantiated by :meth:`make_callbacks`
+    :param noise_type: action noise of off-policy algorithms, ``"normal"`` or ``"ornstein-uhlenbeck"`` (None: none),
+        built by :meth:`make_action_noise` for the env's action space when the model is made
+    :param noise_std: its standard deviation, one number or one per action dimension
     """
 
     algo: str
@@ -221,6 +177,8 @@ class ZooConfig:
     env_wrappers: tuple[tuple[type, dict[str, Any]], ...] = ()
     vec_env_wrappers: tuple[tuple[type, dict[str, Any]], ...] = ()
     callbacks: tuple[tuple[type, dict[str, Any]], ...] = ()
+    noise_type: str | None = None
+    noise_std: float | tuple[float, ...] | None = None
 
     @property
     def spec(self) -> AlgoSpec:
@@ -253,17 +211,13 @@ class ZooConfig:
         :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
         :param normalize_stats: a file saved by ``VecNormalize.save`` whose statistics replace fresh ones
         :return: the environment
+        :raises UnknownEnvError: for an id gymnasium does not know, or an env whose packages are missing
         """
-        env = make_vec_env(
-            functools.partial(make_env, self.env_id),
-            n_envs=n_envs or self.n_envs,
-            seed=seed,
-            env_kwargs=self.env_kwargs,
-            monitor_dir=monitor_dir,
-            wrapper_class=self.env_wrapper,
-            vec_env_cls=vec_env_cls or DummyVecEnv,
-            monitor_kwargs=self.monitor_kwargs,
-        )
+        check_env_id(self.env_id)
+        try:
+            env = self._make_vec_env(n_envs, seed, monitor_dir, vec_env_cls)
+        except gym.error.DependencyNotInstalled as exc:
+            raise UnknownEnvError(f"{self.env_id} cannot be made here: {exc}".splitlines()[0]) from None
         for wrapper_class, kwargs in self.vec_env_wrappers:
             env = wrapper_class(env, **kwargs)
         if self.normalize and normalize_stats is not None:
@@ -281,12 +235,56 @@ class ZooConfig:
             env = VecTransposeImage(env)
         return env
 
+    def _make_vec_env(
+        self,
+        n_envs: int | None,
+        seed: int | None,
+        monitor_dir: str | None,
+        vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None,
+    ) -> VecEnv:
+        return make_vec_env(
+            functools.partial(make_env, self.env_id),
+            n_envs=n_envs or self.n_envs,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            monitor_dir=monitor_dir,
+            wrapper_class=self.env_wrapper,
+            vec_env_cls=vec_env_cls or DummyVecEnv,
+            monitor_kwargs=self.monitor_kwargs,
+        )
+
     def check_env(self, env: VecEnv | gym.Env) -> None:
         """
         :param env: an environment
         :raises IncompatibleEnvError: when the algorithm does not support its spaces
+        :raises ConfigError: when the config's action noise does not fit its action space
         """
         self.spec.check_spaces(env.observation_space, env.action_space, _env_id(env) or self.env_id)
+        self.make_action_noise(env.action_space)
+
+    def make_action_noise(self, action_space: spaces.Space) -> ActionNoise | None:
+        """
+        :param action_space: the env's action space
+        :return: the action noise the config names (:attr:`noise_type`, :attr:`noise_std`) for that space, or None
+        :raises ConfigError: for an action space that is not a ``Box``, or one standard deviation per action
+            dimension that does not match it
+        """
+        if self.noise_type is None:
+            return None
+        if not isinstance(action_space, spaces.Box):
+            raise ConfigError(
+                f"{self._where('noise_type')}: action noise needs a Box action space, {self.env_id} has {action_space}"
+            )
+        n_actions = int(np.prod(action_space.shape))
+        std = np.asarray(self.noise_std, dtype=np.float64)
+        if std.ndim == 1 and std.shape[0] != n_actions:
+            raise ConfigError(
+                f"{self._where('noise_std')}: expected a number or a list of {n_actions} numbers, got {list(std.tolist())}"
+            )
+        return _NOISES[self.noise_type](mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
+
+    def _where(self, key: str) -> str:
+        return f"{self.source} [{self.entry}] {key}"
 
     def make_model(
         self,
@@ -299,7 +297,8 @@ class ZooConfig:
         **overrides: Any,
     ) -> BaseAlgorithm:
         """
-        Build the registered algorithm with every hyperparameter of the config applied.
+        Build the registered algorithm with every hyperparameter of the config applied (and its action noise, made
+        for the env's action space).
 
         :param env: the environment (usually from :meth:`make_env`)
         :param seed: seed of the algorithm
@@ -309,12 +308,21 @@ class ZooConfig:
         :param overrides: constructor arguments that replace the config's
         :return: the model, ready for ``learn(cfg.n_timesteps)``
         :raises IncompatibleEnvError: before anything is built, when the algorithm does not support the env's spaces
+        :raises ConfigError: when the constructor refuses a value (its ``ValueError`` or ``AssertionError``, with the
+            file, entry and, where its message names one, the key in front)
         """
         self.check_env(env)
         kwargs = {**self.model_kwargs, **overrides}
-        if "action_noise" in kwargs:  # noise objects keep state: each model gets its own
-            kwargs["action_noise"] = copy.deepcopy(kwargs["action_noise"])
-        return self.spec.cls(env=env, seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log, **kwargs)
+        if self.noise_type is not None and "action_noise" not in overrides:
+            kwargs["action_noise"] = self.make_action_noise(env.action_space)
+        try:
+            return self.spec.cls(env=env, seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log, **kwargs)
+        except (ValueError, AssertionError) as exc:
+            if isinstance(exc, Sb3ExtError):
+                raise
+            named = [key for key in self.hyperparams if re.search(rf"\b{re.escape(str(key))}\b", str(exc))]
+            where = self._where(named[0]) if named else f"{self.source} [{self.entry}]"
+            raise ConfigError(f"{where}: {self.algo} refused the value: {exc}".splitlines()[0]) from exc
 
     def make_callbacks(self) -> list[BaseCallback]:
         """:return: fresh instances of the callbacks the config names"""
@@ -404,17 +412,48 @@ def constructor_types(cls: type) -> dict[str, Any]:
     }
 
 
+def _admits(annotation: Any, accepts: Callable[[Any], bool]) -> bool:
+    """Whether ``accepts`` holds for the annotation, or for one member of it when it is a union."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_admits(arg, accepts) for arg in typing.get_args(annotation))
+    return accepts(annotation)
+
+
+def _is_schedule(annotation: Any) -> bool:
+    if annotation is collections.abc.Callable or annotation is typing.Callable:
+        return True
+    return typing.get_origin(annotation) is collections.abc.Callable and typing.get_args(annotation) in ((), ([float], float))
+
+
+def _is(kind: type) -> Callable[[Any], bool]:
+    return lambda annotation: annotation is kind or typing.get_origin(annotation) is kind
+
+
 def admits_schedule(annotation: Any) -> bool:
     """
     :param annotation: a constructor argument's annotation
     :return: whether it admits an SB3 ``Schedule`` (``Callable[[float], float]``, or a bare ``Callable``), alone or
         in a union: such an argument takes ``lin_<x>`` strings in a config
     """
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return any(admits_schedule(arg) for arg in typing.get_args(annotation))
-    if annotation is collections.abc.Callable or annotation is typing.Callable:
-        return True
-    return typing.get_origin(annotation) is collections.abc.Callable and typing.get_args(annotation) in ((), ([float], float))
+    return _admits(annotation, _is_schedule)
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """
+    Read a constructor argument as the zoo writes it, by its annotation: ``lin_<x>`` for a schedule, a ``dict(...)``
+    expression for a mapping (evaluated safely), a dotted path for a class, a list for a tuple.
+    """
+    if value is None:
+        return None
+    if admits_schedule(annotation):
+        return _schedule(value, where)
+    if isinstance(value, str) and _admits(annotation, _is(dict)) and not _admits(annotation, _is(str)):
+        return safe_eval(value, where)
+    if isinstance(value, str) and _admits(annotation, _is(type)) and ("." in value or not _admits(annotation, _is(str))):
+        return resolve_class(value, where)
+    if isinstance(value, list) and _admits(annotation, _is(tuple)) and not _admits(annotation, _is(list)):
+        return tuple(value)
+    return value
 
 
 def _coerce(value: Any, annotation: Any) -> tuple[bool, Any]:  # noqa: C901
@@ -502,14 +541,169 @@ def _schedule(value: Any, where: str) -> Any:
     return float(value)
 
 
-def _probe_spaces(
-    env_id: str, env_kwargs: dict[str, Any], wrappers: tuple[tuple[type, dict[str, Any]], ...]
-) -> tuple[spaces.Space, spaces.Space]:
-    env = _WrapperChain(wrappers)(make_env(env_id, **env_kwargs))
-    try:
-        return env.observation_space, env.action_space
-    finally:
-        env.close()
+# The keys of a zoo entry that shape the environment or the run, each with its parser ``(value, where) -> parsed``;
+# every other key is a constructor argument of the algorithm.
+
+
+def _integer(minimum: int, optional: bool = False) -> Callable[[Any, str], int | None]:
+    def parse(value: Any, where: str) -> int | None:
+        if value is None and optional:
+            return None
+        ok, number = _coerce(value, int)
+        if not ok:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if number < minimum:
+            raise ConfigError(f"{where}: must be >= {minimum}, got {value!r}")
+        return int(number)
+
+    return parse
+
+
+def _normalize(value: Any, where: str) -> dict[str, Any] | None:
+    """``normalize``: true/false, or a mapping of ``VecNormalize`` arguments; :return: those arguments, or None"""
+    if isinstance(value, str):
+        value = safe_eval(value, where)
+    if isinstance(value, bool):
+        return {} if value else None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected true/false or a mapping of VecNormalize arguments, got {value!r}")
+    accepted = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv"}
+    for name in value:
+        if name not in accepted:
+            raise ConfigError(f"{where}: unknown VecNormalize argument '{name}'{suggest(name, accepted)}")
+    return dict(value)
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = safe_eval(value, where)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _noise_type(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip() not in _NOISES:
+        raise ConfigError(f"{where}: expected one of {', '.join(_NOISES)}, got {value!r}")
+    return value.strip()
+
+
+def _noise_std(value: Any, where: str) -> float | tuple[float, ...] | None:
+    if value is None:
+        return None
+    std = np.asarray(value)
+    if std.ndim > 1 or std.dtype.kind not in "if":
+        raise ConfigError(f"{where}: expected a number or a list of numbers (one per action dimension), got {value!r}")
+    if np.any(std < 0):
+        raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+    return float(std) if std.ndim == 0 else tuple(float(x) for x in std)
+
+
+_ENV_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "n_timesteps": _integer(1),
+    "n_envs": _integer(1),
+    "frame_stack": _integer(1, optional=True),
+    "normalize": _normalize,
+    "env_kwargs": _mapping,
+    "monitor_kwargs": _mapping,
+    "env_wrapper": functools.partial(_wrapper_list, base=None),
+    "vec_env_wrapper": functools.partial(_wrapper_list, base=VecEnvWrapper),
+    "callback": functools.partial(_wrapper_list, base=BaseCallback),
+    "noise_type": _noise_type,
+    "noise_std": _noise_std,
+}
+_ENV_DEFAULTS: dict[str, Any] = {"n_envs": 1, "normalize": False}
+
+#: Keys that shape the environment or the run rather than the algorithm's constructor.
+ENV_KEYS = frozenset(_ENV_PARSERS)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """Where the keys of one config entry come from, for messages."""
+
+    path: Path
+    name: str
+    overridden: frozenset[str]
+
+    def where(self, key: str) -> str:
+        return f"--hyperparams {key}" if key in self.overridden else f"{self.path} [{self.name}] {key}"
+
+    def __str__(self) -> str:
+        return f"{self.path} [{self.name}]"
+
+
+def _build(spec: AlgoSpec, env_id: str, entry: _Entry, raw: dict[str, Any]) -> ZooConfig:
+    """Check every key of an entry and split it: run and environment keys, then the constructor's arguments."""
+    types_ = constructor_types(spec.cls)
+    for key in raw:
+        if key not in types_ and key not in ENV_KEYS:
+            raise ConfigError(
+                f"{entry.where(key)}: unknown key for {spec.key}{suggest(str(key), [*types_, *ENV_KEYS])} "
+                f"(valid: {', '.join(sorted([*types_, *ENV_KEYS]))})"
+            )
+    run = _parse_env_keys({k: v for k, v in raw.items() if k in ENV_KEYS}, entry)
+    model_kwargs = _parse_model_keys(spec, types_, {k: v for k, v in raw.items() if k not in ENV_KEYS}, entry)
+    if run["noise_type"] is not None and "action_noise" not in types_:
+        raise ConfigError(f"{entry.where('noise_type')}: {spec.key} takes no action noise (no action_noise argument)")
+    normalize_kwargs = run.pop("normalize")
+    if normalize_kwargs is not None and "gamma" in model_kwargs:  # as the zoo: returns normalised with the discount
+        normalize_kwargs["gamma"] = model_kwargs["gamma"]
+    return ZooConfig(
+        algo=spec.key,
+        env_id=env_id,
+        source=str(entry.path),
+        entry=entry.name,
+        hyperparams=raw,
+        model_kwargs=model_kwargs,
+        normalize=normalize_kwargs is not None,
+        normalize_kwargs=normalize_kwargs or {},
+        env_wrappers=run.pop("env_wrapper"),
+        vec_env_wrappers=run.pop("vec_env_wrapper"),
+        callbacks=run.pop("callback"),
+        **run,
+    )
+
+
+def _parse_env_keys(env_raw: dict[str, Any], entry: _Entry) -> dict[str, Any]:
+    """:return: every key of :data:`ENV_KEYS`, parsed (defaults where the entry has none)"""
+    if "n_timesteps" not in env_raw:
+        budget = "the training budget, e.g. n_timesteps: !!float 1e5, or -n on the command line"
+        raise ConfigError(f"{entry}: missing 'n_timesteps' ({budget})")
+    parsed = {key: parser(env_raw.get(key, _ENV_DEFAULTS.get(key)), entry.where(key)) for key, parser in _ENV_PARSERS.items()}
+    if parsed["noise_type"] is not None and parsed["noise_std"] is None:
+        raise ConfigError(f"{entry}: 'noise_type' needs 'noise_std' (e.g. noise_std: 0.1)")
+    if parsed["noise_std"] is not None and parsed["noise_type"] is None:
+        raise ConfigError(f"{entry.where('noise_std')}: 'noise_std' needs 'noise_type' (normal or ornstein-uhlenbeck)")
+    return parsed
+
+
+def _parse_model_keys(spec: AlgoSpec, types_: dict[str, Any], model_raw: dict[str, Any], entry: _Entry) -> dict[str, Any]:
+    """:return: the constructor's keyword arguments, read by their annotations, type-checked, the ranges checked"""
+    hp = {key: _convert(value, types_[key], entry.where(key)) for key, value in model_raw.items()}
+    for key, value in list(hp.items()):
+        ok, hp[key] = _coerce(value, types_[key])
+        if not ok:
+            raise ConfigError(f"{entry.where(key)}: expected {_describe(types_[key])}, got {type(value).__name__} {value!r}")
+    for key, (check, valid) in spec.ranges.items():
+        value = hp.get(key)
+        if callable(value):
+            value = value(1.0)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not check(value):
+            raise ConfigError(f"{entry.where(key)}: must be {valid}, got {model_raw.get(key, value)!r}")
+    policy = hp.get("policy")
+    if policy is None:
+        raise ConfigError(f"{entry}: missing 'policy' (one of {', '.join(spec.cls.policy_aliases)})")
+    if isinstance(policy, str) and policy not in spec.cls.policy_aliases:
+        raise ConfigError(
+            f"{entry.where('policy')}: unknown policy '{policy}' for {spec.key}{suggest(policy, spec.cls.policy_aliases)} "
+            f"(valid: {', '.join(spec.cls.policy_aliases)}, or a dotted path to a policy class)"
+        )
+    return hp
 
 
 def load_zoo_config(
@@ -532,27 +726,13 @@ def load_zoo_config(
     :param n_envs: overrides the entry's ``n_envs``
     :return: the resolved config
     :raises UnknownAlgorithmError: for an unknown ``algo``
-    :raises UnknownEnvError: for an unknown ``env_id``
+    :raises UnknownEnvError: for an ``env_id`` gymnasium does not know, unless the file has an entry of that id (the
+        env is not built: an entry parses even where its env's packages are missing; :meth:`ZooConfig.make_env` needs them)
     :raises ConfigError: naming the file, entry and key of anything malformed, unknown, mistyped or out of range
     """
     spec = get_algo(algo)
-    check_env_id(env_id)
-    path = Path(config) if config is not None else default_config_path(algo)
-    if config is None and not path.exists():
-        # An algorithm with no zoo-format file of its own: its constructor's defaults, the budget from the caller
-        aliases = list(spec.cls.policy_aliases)
-        path = Path(f"<{algo}: constructor defaults>")
-        data: dict[str, Any] = {"default": {"policy": "MlpPolicy" if "MlpPolicy" in aliases or not aliases else aliases[0]}}
-    else:
-        data = _read_config(path)
-    if env_id in data:
-        entry = env_id
-    elif "atari" in data and _is_atari(env_id):
-        entry = "atari"
-    elif "default" in data:
-        entry = "default"
-    else:
-        raise ConfigError(f"{path}: no entry for '{env_id}' and no 'default' entry (entries: {', '.join(map(str, data))})")
+    path, data = _config_entries(spec, config)
+    entry = _select_entry(data, env_id, path)
     raw = dict(data[entry])
     overrides = dict(hyperparams or {})
     if n_timesteps is not None:
@@ -560,146 +740,33 @@ def load_zoo_config(
     if n_envs is not None:
         overrides["n_envs"] = n_envs
     raw.update(overrides)
-    return _build(spec, env_id, path, entry, raw, set(overrides))
+    return _build(spec, env_id, _Entry(path, entry, frozenset(overrides)), raw)
 
 
-def _build(  # noqa: C901
-    spec: AlgoSpec, env_id: str, path: Path, entry: str, raw: dict[str, Any], overridden: set[str]
-) -> ZooConfig:
-    def where(key: str) -> str:
-        return f"--hyperparams {key}" if key in overridden else f"{path} [{entry}] {key}"
+def _config_entries(spec: AlgoSpec, config: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    """:return: the config file of ``spec`` (``config``, else its default) and its entries"""
+    path = Path(config) if config is not None else default_config_path(spec.key)
+    if config is not None or path.exists():
+        return path, _read_config(path)
+    # An algorithm with no zoo-format file of its own: its constructor's defaults, the budget from the caller
+    aliases = list(spec.cls.policy_aliases)
+    policy = "MlpPolicy" if "MlpPolicy" in aliases or not aliases else aliases[0]
+    return Path(f"<{spec.key}: constructor defaults>"), {"default": {"policy": policy}}
 
-    types_ = constructor_types(spec.cls)
-    for key in raw:
-        if key not in types_ and key not in ENV_KEYS:
-            raise ConfigError(
-                f"{where(key)}: unknown key for {spec.key}{suggest(str(key), [*types_, *ENV_KEYS])} "
-                f"(valid: {', '.join(sorted([*types_, *ENV_KEYS]))})"
-            )
-    hp = dict(raw)
 
-    def take(key: str, default: Any = None) -> Any:
-        return hp.pop(key, default)
-
-    # Numbers shaping the run.
-    def run_int(key: str, default: int | None) -> int | None:
-        value = take(key, default)
-        if value is None:
-            return None
-        ok, value = _coerce(value, int)
-        if not ok:
-            raise ConfigError(f"{where(key)}: expected an integer, got {raw[key]!r}")
-        return value
-
-    if "n_timesteps" not in raw:
-        budget = "the training budget, e.g. n_timesteps: !!float 1e5, or -n on the command line"
-        raise ConfigError(f"{path} [{entry}]: missing 'n_timesteps' ({budget})")
-    n_timesteps = run_int("n_timesteps", None)
-    n_envs_value = run_int("n_envs", 1)
-    frame_stack = run_int("frame_stack", None)
-
-    # Strings the zoo would eval.
-    for key in _EXPRESSION_KEYS:
-        if isinstance(hp.get(key), str):
-            hp[key] = safe_eval(hp[key], where(key))
-    if isinstance(hp.get("replay_buffer_class"), str):
-        hp["replay_buffer_class"] = resolve_class(hp["replay_buffer_class"], where("replay_buffer_class"))
-    if isinstance(hp.get("policy"), str) and "." in hp["policy"]:
-        hp["policy"] = resolve_class(hp["policy"], where("policy"))
-
-    normalize_value = take("normalize", False)
-    if isinstance(normalize_value, str):
-        normalize_value = safe_eval(normalize_value, where("normalize"))
-    if isinstance(normalize_value, dict):
-        normalize, normalize_kwargs = True, dict(normalize_value)
-        accepted = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv"}
-        for name in normalize_kwargs:
-            if name not in accepted:
-                raise ConfigError(f"{where('normalize')}: unknown VecNormalize argument '{name}'{suggest(name, accepted)}")
-    elif isinstance(normalize_value, bool):
-        normalize, normalize_kwargs = normalize_value, {}
-    else:
-        raise ConfigError(
-            f"{where('normalize')}: expected true/false or a mapping of VecNormalize arguments, got {normalize_value!r}"
-        )
-    if normalize and "gamma" in hp:  # as the zoo: normalise returns with the algorithm's discount
-        normalize_kwargs["gamma"] = hp["gamma"]
-
-    env_kwargs = take("env_kwargs", None) or {}
-    monitor_kwargs = take("monitor_kwargs", None) or {}
-    for key, value in (("env_kwargs", env_kwargs), ("monitor_kwargs", monitor_kwargs)):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where(key)}: expected a mapping, got {value!r}")
-
-    env_wrappers = _wrapper_list(take("env_wrapper"), where("env_wrapper"), None)
-    vec_env_wrappers = _wrapper_list(take("vec_env_wrapper"), where("vec_env_wrapper"), VecEnvWrapper)
-    callbacks = _wrapper_list(take("callback"), where("callback"), BaseCallback)
-
-    for key, annotation in types_.items():  # every argument that takes an SB3 Schedule takes 'lin_<x>' too
-        if key in hp and hp[key] is not None and admits_schedule(annotation):
-            hp[key] = _schedule(hp[key], where(key))
-    if isinstance(hp.get("train_freq"), list):
-        hp["train_freq"] = tuple(hp["train_freq"])
-
-    noise_type, noise_std = take("noise_type"), take("noise_std")
-    if noise_type is not None:
-        if not isinstance(noise_type, str) or noise_type.strip() not in _NOISES:
-            raise ConfigError(f"{where('noise_type')}: expected one of {', '.join(_NOISES)}, got {noise_type!r}")
-        if noise_std is None:
-            raise ConfigError(f"{path} [{entry}]: 'noise_type' needs 'noise_std' (e.g. noise_std: 0.1)")
-        observation_space, action_space = _probe_spaces(env_id, env_kwargs, env_wrappers)
-        spec.check_spaces(observation_space, action_space, env_id)
-        if not isinstance(action_space, spaces.Box):
-            raise ConfigError(f"{where('noise_type')}: action noise needs a Box action space, {env_id} has {action_space}")
-        n_actions = action_space.shape[0]
-        std = np.asarray(noise_std, dtype=np.float64)
-        if std.ndim > 1 or (std.ndim == 1 and std.shape[0] != n_actions) or std.dtype.kind != "f":
-            raise ConfigError(f"{where('noise_std')}: expected a number or a list of {n_actions} numbers, got {noise_std!r}")
-        hp["action_noise"] = _NOISES[noise_type.strip()](mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
-    elif noise_std is not None:
-        raise ConfigError(f"{where('noise_std')}: 'noise_std' needs 'noise_type' (normal or ornstein-uhlenbeck)")
-
-    # Types of the constructor arguments, then ranges.
-    for key, value in list(hp.items()):
-        ok, hp[key] = _coerce(value, types_[key])
-        if not ok:
-            raise ConfigError(f"{where(key)}: expected {_describe(types_[key])}, got {type(value).__name__} {value!r}")
-    checked = {**hp, "n_timesteps": n_timesteps, "n_envs": n_envs_value, "frame_stack": frame_stack, "noise_std": noise_std}
-    for key, (check, valid) in _RANGES.items():
-        value = checked.get(key)
-        if callable(value):
-            value = value(1.0)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not check(value):
-            raise ConfigError(f"{where(key)}: must be {valid}, got {raw.get(key, value)!r}")
-
-    policy = hp.get("policy")
-    if policy is None:
-        raise ConfigError(f"{path} [{entry}]: missing 'policy' (one of {', '.join(spec.cls.policy_aliases)})")
-    if isinstance(policy, str) and policy not in spec.cls.policy_aliases:
-        raise ConfigError(
-            f"{where('policy')}: unknown policy '{policy}' for {spec.key}{suggest(policy, spec.cls.policy_aliases)} "
-            f"(valid: {', '.join(spec.cls.policy_aliases)}, or a dotted path to a policy class)"
-        )
-
-    assert n_timesteps is not None and n_envs_value is not None  # checked above
-    return ZooConfig(
-        algo=spec.key,
-        env_id=env_id,
-        source=str(path),
-        entry=entry,
-        hyperparams=raw,
-        model_kwargs=hp,
-        n_timesteps=n_timesteps,
-        n_envs=n_envs_value,
-        normalize=normalize,
-        normalize_kwargs=normalize_kwargs,
-        frame_stack=frame_stack,
-        env_kwargs=env_kwargs,
-        monitor_kwargs=monitor_kwargs,
-        env_wrappers=env_wrappers,
-        vec_env_wrappers=vec_env_wrappers,
-        callbacks=callbacks,
-    )
+def _select_entry(data: dict[str, Any], env_id: str, path: Path) -> str:
+    """
+    The entry for ``env_id``: its own (read without gymnasium knowing the id, so the entries of envs whose packages
+    are missing parse too), else ``atari`` for an Atari id, else ``default`` (both need a known id).
+    """
+    if env_id in data:
+        return env_id
+    check_env_id(env_id)
+    if "atari" in data and _is_atari(env_id):
+        return "atari"
+    if "default" in data:
+        return "default"
+    raise ConfigError(f"{path}: no entry for '{env_id}' and no 'default' entry (entries: {', '.join(map(str, data))})")
 
 
 def _has_class(value: Any) -> bool:

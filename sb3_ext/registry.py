@@ -11,9 +11,12 @@ object = an :class:`AlgoSpec`), which :func:`get_algo` and :func:`algo_keys` loa
 from __future__ import annotations
 
 import importlib.metadata
+import types
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from gymnasium import spaces
 from sb3_contrib import ARS, QRDQN, TQC, TRPO, CrossQ, RecurrentPPO
@@ -26,7 +29,7 @@ from sb3_ext.qlearning import QLearning
 from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
 
-__all__ = ["ALGOS", "ENTRY_POINT_GROUP", "AlgoSpec", "algo_keys", "get_algo", "register_algo"]
+__all__ = ["ALGOS", "ENTRY_POINT_GROUP", "SB3_RANGES", "AlgoSpec", "Range", "algo_keys", "get_algo", "register_algo"]
 
 #: Entry-point group of third-party algorithms: entry name = registry key, object = an :class:`AlgoSpec`
 ENTRY_POINT_GROUP = "sb3_ext.algorithms"
@@ -37,6 +40,51 @@ _ALL_ACTIONS: SpaceTypes = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, s
 # What SB3's policies (flatten/CNN extractors, and the combined extractor for Dict) take as observations.
 _SB3_OBS: SpaceTypes = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 _SB3_OBS_NO_DICT: SpaceTypes = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class Range(NamedTuple):
+    """The valid values of one numeric constructor argument, checked when a config is read."""
+
+    #: whether a value is valid
+    check: Callable[[float], bool]
+    #: what a valid value is, for the message (``"in [0, 1]"``)
+    valid: str
+
+
+_POSITIVE, _NON_NEGATIVE, _AT_LEAST_ONE = (
+    Range(lambda v: v > 0, "> 0"),
+    Range(lambda v: v >= 0, ">= 0"),
+    Range(lambda v: v >= 1, ">= 1"),
+)
+_FRACTION = Range(lambda v: 0 <= v <= 1, "in [0, 1]")
+
+#: Ranges of the arguments Stable-Baselines3's constructors (and sb3-contrib's, and sb3-ext's, which follow them)
+#: take without checking them: a config is refused with one line instead of training on nonsense
+SB3_RANGES: Mapping[str, Range] = types.MappingProxyType(
+    {
+        "learning_rate": _POSITIVE,
+        "gamma": _FRACTION,
+        "gae_lambda": _FRACTION,
+        "tau": _FRACTION,
+        "exploration_fraction": _FRACTION,
+        "exploration_initial_eps": _FRACTION,
+        "exploration_final_eps": _FRACTION,
+        "clip_range": _POSITIVE,
+        "ent_coef": _NON_NEGATIVE,
+        "vf_coef": _NON_NEGATIVE,
+        "max_grad_norm": _POSITIVE,
+        "batch_size": _AT_LEAST_ONE,
+        "n_steps": _AT_LEAST_ONE,
+        "n_epochs": _AT_LEAST_ONE,
+        "buffer_size": _AT_LEAST_ONE,
+        "learning_starts": _NON_NEGATIVE,
+        "target_update_interval": _AT_LEAST_ONE,
+        "policy_delay": _AT_LEAST_ONE,
+        "gradient_steps": Range(lambda v: v >= 1 or v == -1, ">= 1, or -1"),
+        "target_policy_noise": _NON_NEGATIVE,
+        "target_noise_clip": _NON_NEGATIVE,
+    }
+)
 
 
 def _names(types: SpaceTypes) -> str:
@@ -56,6 +104,9 @@ class AlgoSpec:
     :param paper: link to the paper that introduced it
     :param config: its zoo-format config file (None: ``zoo_configs/<key>.yml`` where that exists, else the
         constructor's defaults, with the budget from the caller)
+    :param ranges: valid values of numeric constructor arguments, checked when a config is read (a schedule's
+        initial value is checked); arguments the constructor checks itself need none, its ``ValueError`` comes back
+        with the config's file, entry and key in front
     :raises Sb3ExtError: when ``cls`` is not a Stable-Baselines3 ``BaseAlgorithm``
     """
 
@@ -66,6 +117,7 @@ class AlgoSpec:
     observation_spaces: SpaceTypes = _SB3_OBS
     paper: str = ""
     config: str | Path | None = None
+    ranges: Mapping[str, Range] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.cls, type) and issubclass(self.cls, BaseAlgorithm)):
@@ -97,21 +149,31 @@ class AlgoSpec:
 
 ALGOS: dict[str, AlgoSpec] = {
     # Stable-Baselines3
-    "a2c": AlgoSpec("a2c", A2C, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1602.01783"),
-    "ddpg": AlgoSpec("ddpg", DDPG, False, (spaces.Box,), paper="https://arxiv.org/abs/1509.02971"),
-    "dqn": AlgoSpec("dqn", DQN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1312.5602"),
-    "ppo": AlgoSpec("ppo", PPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347"),
-    "sac": AlgoSpec("sac", SAC, False, (spaces.Box,), paper="https://arxiv.org/abs/1801.01290"),
-    "td3": AlgoSpec("td3", TD3, False, (spaces.Box,), paper="https://arxiv.org/abs/1802.09477"),
+    "a2c": AlgoSpec("a2c", A2C, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1602.01783", ranges=SB3_RANGES),
+    "ddpg": AlgoSpec("ddpg", DDPG, False, (spaces.Box,), paper="https://arxiv.org/abs/1509.02971", ranges=SB3_RANGES),
+    "dqn": AlgoSpec("dqn", DQN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1312.5602", ranges=SB3_RANGES),
+    "ppo": AlgoSpec("ppo", PPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347", ranges=SB3_RANGES),
+    "sac": AlgoSpec("sac", SAC, False, (spaces.Box,), paper="https://arxiv.org/abs/1801.01290", ranges=SB3_RANGES),
+    "td3": AlgoSpec("td3", TD3, False, (spaces.Box,), paper="https://arxiv.org/abs/1802.09477", ranges=SB3_RANGES),
     # sb3-contrib
-    "ars": AlgoSpec("ars", ARS, False, (spaces.Box, spaces.Discrete), _SB3_OBS_NO_DICT, "https://arxiv.org/abs/1803.07055"),
-    "crossq": AlgoSpec("crossq", CrossQ, False, (spaces.Box,), paper="https://arxiv.org/abs/1902.05605"),
-    "qrdqn": AlgoSpec("qrdqn", QRDQN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1710.10044"),
-    "tqc": AlgoSpec("tqc", TQC, False, (spaces.Box,), paper="https://arxiv.org/abs/2005.04269"),
-    "trpo": AlgoSpec("trpo", TRPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1502.05477"),
-    "ppo_lstm": AlgoSpec("ppo_lstm", RecurrentPPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347"),
+    "ars": AlgoSpec(
+        "ars",
+        ARS,
+        False,
+        (spaces.Box, spaces.Discrete),
+        _SB3_OBS_NO_DICT,
+        "https://arxiv.org/abs/1803.07055",
+        ranges=SB3_RANGES,
+    ),
+    "crossq": AlgoSpec("crossq", CrossQ, False, (spaces.Box,), paper="https://arxiv.org/abs/1902.05605", ranges=SB3_RANGES),
+    "qrdqn": AlgoSpec("qrdqn", QRDQN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1710.10044", ranges=SB3_RANGES),
+    "tqc": AlgoSpec("tqc", TQC, False, (spaces.Box,), paper="https://arxiv.org/abs/2005.04269", ranges=SB3_RANGES),
+    "trpo": AlgoSpec("trpo", TRPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1502.05477", ranges=SB3_RANGES),
+    "ppo_lstm": AlgoSpec(
+        "ppo_lstm", RecurrentPPO, True, _ALL_ACTIONS, paper="https://arxiv.org/abs/1707.06347", ranges=SB3_RANGES
+    ),
     # sb3-ext
-    "d3qn": AlgoSpec("d3qn", D3QN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1511.06581"),
+    "d3qn": AlgoSpec("d3qn", D3QN, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1511.06581", ranges=SB3_RANGES),
     "qlearning": AlgoSpec(
         "qlearning",
         QLearning,
@@ -119,10 +181,18 @@ ALGOS: dict[str, AlgoSpec] = {
         (spaces.Discrete,),
         (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Tuple),
         "https://link.springer.com/article/10.1007/BF00992698",
+        ranges=SB3_RANGES,
     ),
-    "rainbow": AlgoSpec("rainbow", Rainbow, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1710.02298"),
+    "rainbow": AlgoSpec(
+        "rainbow", Rainbow, False, (spaces.Discrete,), paper="https://arxiv.org/abs/1710.02298", ranges=SB3_RANGES
+    ),
     "reinforce": AlgoSpec(
-        "reinforce", REINFORCE, True, _ALL_ACTIONS, paper="https://link.springer.com/article/10.1007/BF00992696"
+        "reinforce",
+        REINFORCE,
+        True,
+        _ALL_ACTIONS,
+        paper="https://link.springer.com/article/10.1007/BF00992696",
+        ranges=SB3_RANGES,
     ),
 }
 

@@ -156,16 +156,31 @@ buffer_size: !!float 1e4
     cfg = load_zoo_config("td3", "Pendulum-v1", path)
     kwargs = cfg.model_kwargs
     assert kwargs["train_freq"] == (1, "episode")
-    assert isinstance(kwargs["action_noise"], OrnsteinUhlenbeckActionNoise)
-    np.testing.assert_allclose(kwargs["action_noise"]._sigma, [0.5])
+    assert "action_noise" not in kwargs  # made for the env's action space with the model
+    assert (cfg.noise_type, cfg.noise_std) == ("ornstein-uhlenbeck", 0.5)
     assert kwargs["replay_buffer_kwargs"] == {"handle_timeout_termination": True}
     assert kwargs["buffer_size"] == 10000 and isinstance(kwargs["buffer_size"], int)
-    model = cfg.make_model(cfg.make_env(seed=0), seed=0)
-    assert model.action_noise is not kwargs["action_noise"]  # each model gets its own noise state
+    env = cfg.make_env(seed=0)
+    model, other = cfg.make_model(env, seed=0), cfg.make_model(env, seed=0)
+    assert isinstance(model.action_noise, OrnsteinUhlenbeckActionNoise)
+    np.testing.assert_allclose(model.action_noise._sigma, [0.5])
+    assert model.action_noise is not other.action_noise  # each model gets its own noise state
 
     path = entry(tmp_path, "sac", "Pendulum-v1", "n_timesteps: 10\npolicy: MlpPolicy\nnoise_type: normal\nnoise_std: 0.2")
-    noise = load_zoo_config("sac", "Pendulum-v1", path).model_kwargs["action_noise"]
+    cfg = load_zoo_config("sac", "Pendulum-v1", path)
+    assert isinstance(cfg.make_action_noise(cfg.make_env().action_space), NormalActionNoise)
+
+
+def test_action_noise_is_made_for_the_action_space(tmp_path: Path) -> None:
+    body = "n_timesteps: 10\npolicy: MlpPolicy\nnoise_type: normal\nnoise_std: [0.1, 0.2]"
+    cfg = load_zoo_config("td3", "Pendulum-v1", entry(tmp_path, "td3", "Pendulum-v1", body))
+    noise = cfg.make_action_noise(gym.spaces.Box(-1, 1, (2,)))
     assert isinstance(noise, NormalActionNoise)
+    np.testing.assert_allclose(noise._sigma, [0.1, 0.2])
+    with pytest.raises(ConfigError, match=r"noise_std: expected a number or a list of 1 numbers, got \[0.1, 0.2\]"):
+        cfg.make_model(cfg.make_env())  # Pendulum has one action dimension
+    with pytest.raises(ConfigError, match=r"noise_type: action noise needs a Box action space, Pendulum-v1 has Discrete\(2\)"):
+        cfg.make_action_noise(gym.spaces.Discrete(2))
 
 
 def test_ars_delta_std_schedule(tmp_path: Path) -> None:
@@ -320,8 +335,9 @@ def test_allowed_expressions() -> None:
         ("n_timesteps: 10\npolicy: MlpPolicy\nnoise_std: 0.1", r"noise_std: 'noise_std' needs 'noise_type'"),
         (
             "n_timesteps: 10\npolicy: MlpPolicy\nnoise_type: normal\nnoise_std: 0.1",
-            r"noise_type: action noise needs a Box action space, CartPole-v1 has Discrete\(2\)",
+            r"noise_type: ppo takes no action noise \(no action_noise argument\)",
         ),
+        ("n_timesteps: 10\npolicy: MlpPolicy\nnoise_type: normal\nnoise_std: -0.1", r"noise_std: must be >= 0, got -0.1"),
         ("n_timesteps: 10\npolicy: MlpPolicy\nenv_kwargs: 5", r"env_kwargs: expected a mapping, got 5"),
     ],
 )
@@ -378,3 +394,30 @@ def test_checkpoint_callback_kwargs(tmp_path: Path) -> None:
     (callback,) = cfg.make_callbacks()
     assert isinstance(callback, CheckpointCallback) and callback.save_freq == 5
     assert cfg.vec_env_wrappers == ((VecMonitor, {}),)
+
+
+def test_an_entry_parses_without_its_env(tmp_path: Path) -> None:
+    # The env is not built to read a config: an env whose package is missing (here: gymnasium knows no such id)
+    # still has its entry read, noise included; making the env is what fails, in one line.
+    body = "n_timesteps: 1000\npolicy: MlpPolicy\nnoise_type: normal\nnoise_std: 0.1\nnormalize: true"
+    cfg = load_zoo_config("td3", "NoSuchPackage/Walker-v0", entry(tmp_path, "td3", "NoSuchPackage/Walker-v0", body))
+    assert (cfg.entry, cfg.n_timesteps, cfg.normalize, cfg.noise_type) == ("NoSuchPackage/Walker-v0", 1000, True, "normal")
+    with pytest.raises(UnknownEnvError, match=r"^unknown environment 'NoSuchPackage/Walker-v0'") as info:
+        cfg.make_env()
+    assert "\n" not in str(info.value)
+    # An id without an entry of its own still needs gymnasium to know it (to choose between 'atari' and 'default')
+    with pytest.raises(UnknownEnvError, match="unknown environment 'NoSuchPackage/Runner-v0'"):
+        load_zoo_config("td3", "NoSuchPackage/Runner-v0", entry(tmp_path, "td3", "NoSuchPackage/Walker-v0", body))
+
+
+def test_a_constructor_error_names_file_entry_and_key(tmp_path: Path) -> None:
+    path = entry(
+        tmp_path, "d3qn", "CartPole-v1", "n_timesteps: 10\npolicy: MlpPolicy\nn_steps: 3\nreplay_buffer_kwargs: dict(beta=1.5)"
+    )
+    cfg = load_zoo_config("d3qn", "CartPole-v1", path)
+    with pytest.raises(ConfigError, match=rf"^{path} \[CartPole-v1\]: d3qn refused the value: .*beta must be in \[0, 1\]"):
+        cfg.make_model(cfg.make_env())
+    path = entry(tmp_path, "rainbow", "CartPole-v1", "n_timesteps: 10\npolicy: MlpPolicy\nn_atoms: 1")
+    cfg = load_zoo_config("rainbow", "CartPole-v1", path)
+    with pytest.raises(ConfigError, match=rf"^{path} \[CartPole-v1\] n_atoms: rainbow refused the value: n_atoms must be"):
+        cfg.make_model(cfg.make_env())
