@@ -21,14 +21,14 @@ from typing import Any
 import optuna
 from _common import report
 
-from tuning import Param, optimize
+from tuning import Param, StudyOptions, TuningTask, optimize
 
 ALGO, ENV_ID = "ppo", "CartPole-v1"
 
 
-def _run(tmp: Path, name: str, **kwargs: Any) -> tuple[optuna.Study, float]:
+def _run(tmp: Path, name: str, task: dict[str, Any], **options: Any) -> tuple[optuna.Study, float]:
     start = time.perf_counter()
-    study = optimize(ALGO, ENV_ID, output_folder=tmp, study_name=name, verbose=0, **kwargs)
+    study = optimize(TuningTask(ALGO, ENV_ID, **task), StudyOptions(output_folder=tmp, study_name=name, verbose=0, **options))
     return study, time.perf_counter() - start
 
 
@@ -37,9 +37,9 @@ def _steps(study: optuna.Study) -> int:
 
 
 def pruning(tmp: Path, trials: int, n_timesteps: int) -> dict[str, Any]:
-    common = dict(n_trials=trials, n_timesteps=n_timesteps, n_evaluations=5, sampler="tpe", seed=0)
-    median, t_median = _run(tmp, "pruning-median", pruner="median", **common)
-    none, t_none = _run(tmp, "pruning-none", pruner="none", **common)
+    task = dict(n_timesteps=n_timesteps, n_evaluations=5, seed=0)
+    median, t_median = _run(tmp, "pruning-median", task, n_trials=trials, sampler="tpe", pruner="median")
+    none, t_none = _run(tmp, "pruning-none", task, n_trials=trials, sampler="tpe", pruner="none")
     return {
         "median": {"env_steps": _steps(median), "best": median.best_value, "seconds": t_median},
         "none": {"env_steps": _steps(none), "best": none.best_value, "seconds": t_none},
@@ -51,18 +51,16 @@ def parallel(tmp: Path, trials: int, n_timesteps: int) -> dict[str, Any]:
     # Trials of equal cost (only the learning rate is searched), so the comparison measures the workers, not the luck
     # of which network sizes each run happened to sample.
     space = {"learning_rate": Param("float", 1e-4, 3e-3, log=True), "n_epochs": Param(fixed=10)}
-    common = dict(
-        n_trials=trials, n_timesteps=n_timesteps, n_evaluations=5, sampler="random", pruner="none", seed=0, search_space=space
-    )
-    _, t1 = _run(tmp, "parallel-1", n_workers=1, **common)
-    _, t2 = _run(tmp, "parallel-2", n_workers=2, **common)
+    task = dict(n_timesteps=n_timesteps, n_evaluations=5, seed=0, search_space=space)
+    common = dict(n_trials=trials, sampler="random", pruner="none")
+    _, t1 = _run(tmp, "parallel-1", task, n_workers=1, **common)
+    _, t2 = _run(tmp, "parallel-2", task, n_workers=2, **common)
     return {"trials_per_hour_1": trials * 3600 / t1, "trials_per_hour_2": trials * 3600 / t2, "speedup": t1 / t2}
 
 
 def against_zoo(tmp: Path, trials: int, n_timesteps: int) -> dict[str, Any]:
-    ours, t_ours = _run(
-        tmp, "zoo-compare", n_trials=trials, n_timesteps=n_timesteps, n_evaluations=5, sampler="tpe", pruner="median", seed=0
-    )
+    task = dict(n_timesteps=n_timesteps, n_evaluations=5, seed=0)
+    ours, t_ours = _run(tmp, "zoo-compare", task, n_trials=trials, sampler="tpe", pruner="median")
     storage = tmp / "zoo.db"
     command = [
         *(sys.executable, "-m", "rl_zoo3.train", "--algo", ALGO, "--env", ENV_ID, "-optimize", "--n-trials", str(trials)),

@@ -1,5 +1,6 @@
 """Optuna hyperparameter tuning over every algorithm of the sb3-ext registry."""
 
+from tuning.objective import TuningTask
 from tuning.search_spaces import (
     SEARCH_SPACES,
     Param,
@@ -8,11 +9,13 @@ from tuning.search_spaces import (
     register_search_space,
     to_hyperparams,
 )
-from tuning.study import make_pruner, make_sampler, make_storage, optimize, rerun_trial
+from tuning.study import StudyOptions, make_pruner, make_sampler, make_storage, optimize, rerun_trial
 
 __all__ = [
     "SEARCH_SPACES",
     "Param",
+    "StudyOptions",
+    "TuningTask",
     "get_search_space",
     "load_search_space",
     "make_pruner",

@@ -9,11 +9,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, key_value, run_command
 from sb3_ext.errors import Sb3ExtError
 from sb3_ext.registry import algo_keys
+
+if TYPE_CHECKING:
+    from tuning.objective import TuningTask
+    from tuning.study import StudyOptions
 
 __all__ = ["main", "run"]
 
@@ -67,28 +71,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _tune(args: argparse.Namespace) -> int:
     import optuna
 
-    from tuning.study import default_storage, optimize, rerun_trial
+    from tuning.study import optimize
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.rerun_trial is not None:
-        study_name = args.study_name or f"{args.algo}-{args.env}"
-        storage = args.storage or default_storage(args.output_folder, study_name)
-        if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
-            raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
-        stored, again = rerun_trial(study_name, args.rerun_trial, storage)
-        same = stored == again
-        print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
-        return 0 if same else 1
-    optimize(
-        args.algo,
-        args.env,
-        args.n_trials,
+        return _rerun(args)
+    optimize(_task(args), _options(args))
+    return 0
+
+
+def _task(args: argparse.Namespace) -> TuningTask:
+    """What the command line tunes."""
+    from tuning.objective import TuningTask
+    from tuning.search_spaces import load_search_space
+
+    return TuningTask(
+        algo=args.algo,
+        env_id=args.env,
         config=args.config,
+        search_space=load_search_space(args.search_space, args.algo) if args.search_space else {},
+        hyperparams=dict(args.hyperparams),
         n_timesteps=args.n_timesteps,
         n_evaluations=args.n_evaluations,
         eval_episodes=args.eval_episodes,
         n_seeds=args.n_seeds,
         objective=args.objective,
+        seed=args.seed,
+        device=args.device,
+    )
+
+
+def _options(args: argparse.Namespace) -> StudyOptions:
+    """How the command line's study runs."""
+    from tuning.study import StudyOptions
+
+    return StudyOptions(
+        n_trials=args.n_trials,
         sampler=args.sampler,
         pruner=args.pruner,
         n_startup_trials=args.n_startup_trials,
@@ -97,14 +115,23 @@ def _tune(args: argparse.Namespace) -> int:
         n_workers=args.n_workers,
         max_total_trials=args.max_total_trials,
         output_folder=args.output_folder,
-        seed=args.seed,
-        search_space=args.search_space,
-        hyperparams=dict(args.hyperparams),
-        device=args.device,
         heartbeat_interval=args.heartbeat_interval,
         progress_bar=sys.stderr.isatty() if args.progress_bar is None else args.progress_bar,
     )
-    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``--rerun-trial N``: re-run trial N of the study; exit code 1 when its values differ from the stored ones."""
+    from tuning.study import default_storage, rerun_trial
+
+    study_name = args.study_name or f"{args.algo}-{args.env}"
+    storage = args.storage or default_storage(args.output_folder, study_name)
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+        raise Sb3ExtError(f"no study database at {storage.removeprefix('sqlite:///')}: pass --storage")
+    stored, again = rerun_trial(study_name, args.rerun_trial, storage)
+    same = stored == again
+    print(f"Trial {args.rerun_trial}: stored {stored}, re-run {again}: {'identical' if same else 'DIFFERENT'}")
+    return 0 if same else 1
 
 
 def run() -> NoReturn:

@@ -3,8 +3,9 @@ periodic deterministic evaluation, and the trial's value is the mean evaluation 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,38 +14,56 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecCheckNan
 
 from sb3_ext.config import constructor_defaults, load_zoo_config
+from sb3_ext.errors import ConfigError
+from sb3_ext.registry import get_algo
 from tuning.callbacks import TrialEvalCallback
-from tuning.search_spaces import Param, sample_params, to_hyperparams
+from tuning.search_spaces import Param, get_search_space, sample_params, to_hyperparams
 
-__all__ = ["OBJECTIVES", "TuningTask", "evaluate_trial", "trial_seed"]
+__all__ = ["OBJECTIVES", "TuningTask", "check_at_least", "evaluate_trial", "trial_seed"]
 
 #: How a trial's evaluations become its value: the last evaluation, or the best one.
 OBJECTIVES = ("last", "best")
 
 
+def check_at_least(name: str, value: int, low: int) -> None:
+    """
+    :param name: the setting, as the error names it
+    :param value: its value
+    :param low: the smallest valid value
+    :raises ConfigError: ``"<name> must be >= <low>, got <value>"`` when ``value < low``
+    """
+    if value < low:
+        raise ConfigError(f"{name} must be >= {low}, got {value}")
+
+
 @dataclass(frozen=True)
 class TuningTask:
     """
-    Everything a worker needs to run trials (picklable, so worker processes get a copy).
+    What is tuned: everything a worker needs to run trials, checked when built.
+
+    :meth:`to_dict` and :meth:`from_dict` are its one serialisation: worker processes receive it that way, and the
+    study stores it that way (``study.user_attrs["task"]``, which :func:`tuning.study.rerun_trial` reads back).
 
     :param algo: registry key
     :param env_id: gymnasium id
     :param config: zoo-format YAML (None: ``zoo_configs/<algo>.yml``)
-    :param search_space: parameter name -> definition
+    :param search_space: parameter name -> definition (empty: the algorithm's default,
+        :func:`~tuning.search_spaces.get_search_space`)
     :param hyperparams: fixed overrides applied to every trial
     :param n_timesteps: training budget per seed (None: the config's)
     :param n_evaluations: evaluations during training (each one reported for pruning)
     :param eval_episodes: episodes per evaluation
     :param n_seeds: seeds per trial; the value is the mean over seeds
     :param objective: ``"last"`` or ``"best"`` evaluation of each seed
-    :param seed: study seed: trial seeds derive from it and the trial number
+    :param seed: study seed: the sampler's seed, and trial seeds derive from it and the trial number
     :param device: torch device
+    :raises Sb3ExtError: for an unknown algorithm, a value out of range, an unknown objective or a malformed parameter
     """
 
     algo: str
     env_id: str
-    config: str | None
-    search_space: Mapping[str, Param]
+    config: str | None = None
+    search_space: Mapping[str, Param] = field(default_factory=dict)
     hyperparams: Mapping[str, Any] = field(default_factory=dict)
     n_timesteps: int | None = None
     n_evaluations: int = 5
@@ -53,6 +72,40 @@ class TuningTask:
     objective: str = "last"
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        get_algo(self.algo)  # first: an unknown algorithm is named as such, not as one without a search space
+        check_at_least("n_evaluations", self.n_evaluations, 1)
+        check_at_least("eval_episodes", self.eval_episodes, 1)
+        check_at_least("n_seeds", self.n_seeds, 1)
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective '{self.objective}' (valid: {', '.join(OBJECTIVES)})")
+        space = dict(self.search_space) or get_search_space(self.algo)
+        for name, param in space.items():
+            param.check(name)
+        object.__setattr__(self, "search_space", space)
+        object.__setattr__(self, "hyperparams", dict(self.hyperparams))
+        if self.config is not None:
+            object.__setattr__(self, "config", os.fspath(self.config))
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        :return: the task as plain data, the search space in the format of a ``--search-space`` file (JSON-ready when
+            the hyperparameters are): what :meth:`from_dict` reads
+        """
+        data = asdict(self)
+        data["search_space"] = {name: param.to_dict() for name, param in self.search_space.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TuningTask:
+        """
+        :param data: what :meth:`to_dict` returned, possibly through JSON
+        :return: the task
+        :raises Sb3ExtError: as the constructor
+        """
+        space = {name: Param.from_dict(name, spec) for name, spec in data.get("search_space", {}).items()}
+        return cls(**{**data, "search_space": space})
 
 
 def trial_seed(study_seed: int, trial_number: int, index: int) -> int:

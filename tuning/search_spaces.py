@@ -8,10 +8,11 @@ Naming rules of the converter:
 
 - ``one_minus_<key>`` gives ``<key> = 1 - value``;
 - ``<key>_pow`` gives ``<key> = 2 ** value``;
-- ``net_arch`` (``tiny``, ``small``, ``medium``, ``big``), ``activation_fn`` (``tanh``, ``relu``, ``elu``, ``leaky_relu``),
-  ``lstm_hidden_size`` and ``n_quantiles`` go into ``policy_kwargs``;
+- ``<kwargs>.<key>`` sets ``key`` in the keyword-arguments argument ``<kwargs>`` (``policy_kwargs.n_quantiles``);
+- ``net_arch`` (``tiny``, ``small``, ``medium``, ``big``) and ``activation_fn`` (``tanh``, ``relu``, ``elu``,
+  ``leaky_relu``) go into ``policy_kwargs``, by name;
+- ``per_<key>`` goes into ``replay_buffer_kwargs`` (prioritized replay's ``per_alpha``, ``per_beta``);
 - ``n_top_ratio`` gives ARS's ``n_top`` as a fraction of ``n_delta``;
-- ``per_alpha`` and ``per_beta`` go into ``replay_buffer_kwargs`` (prioritized replay's ``alpha`` and ``beta``);
 - ``noise_type: none`` removes action noise;
 - every other name is a hyperparameter as it is.
 """
@@ -87,6 +88,25 @@ class Param:
             raise ConfigError(f"{name}: low must be < high, got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
             raise ConfigError(f"{name}: a log-scale range needs low > 0, got low={self.low}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """:return: the definition in the format of a ``--search-space`` YAML file (what :meth:`from_dict` reads)"""
+        if self.fixed is not None:
+            return {"value": self.fixed}
+        if self.kind == "categorical":
+            return {"type": "categorical", "choices": list(self.choices)}
+        return {"type": self.kind, "low": self.low, "high": self.high, "log": self.log}
+
+    @classmethod
+    def from_dict(cls, name: str, spec: Any, where: str = "search space:") -> Param:
+        """
+        :param name: the parameter's name, for errors
+        :param spec: a definition in the format of a ``--search-space`` YAML file (a mapping, or a fixed value)
+        :param where: what to name in errors before the parameter (a file, a package)
+        :return: the parameter
+        :raises ConfigError: naming ``where`` and the parameter when the definition is malformed
+        """
+        return _param_from_yaml(name, spec, where)
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         """
@@ -167,7 +187,7 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "normalize_advantage": _c(False, True),
     },
     "ppo": _PPO,
-    "ppo_lstm": {**_PPO, "lstm_hidden_size": _c(16, 32, 64, 128)},
+    "ppo_lstm": {**_PPO, "policy_kwargs.lstm_hidden_size": _c(16, 32, 64, 128)},
     "trpo": {
         **_ON_POLICY,
         "batch_size_pow": _i(3, 9),
@@ -175,7 +195,7 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "target_kl": _c(0.1, 0.05, 0.03, 0.02, 0.01),
     },
     "dqn": _Q_VALUE,
-    "qrdqn": {**_Q_VALUE, "n_quantiles": _c(10, 25, 50)},
+    "qrdqn": {**_Q_VALUE, "policy_kwargs.n_quantiles": _c(10, 25, 50)},
     "d3qn": {**_Q_VALUE, "n_steps": _c(1, 3, 5), "per_alpha": _f(0.2, 1.0), "per_beta": _f(0.2, 0.8)},
     # (noisy layers explore: no epsilon to tune)
     "rainbow": {
@@ -186,7 +206,7 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "per_beta": _f(0.2, 0.8),
     },
     "sac": _ACTOR_CRITIC,
-    "tqc": {**_ACTOR_CRITIC, "top_quantiles_to_drop_per_net": _i(0, 5), "n_quantiles": _c(10, 25, 50)},
+    "tqc": {**_ACTOR_CRITIC, "top_quantiles_to_drop_per_net": _i(0, 5), "policy_kwargs.n_quantiles": _c(10, 25, 50)},
     "td3": {**_ACTOR_CRITIC, **_NOISE},
     "ddpg": {**_ACTOR_CRITIC, **_NOISE},
     "crossq": {
@@ -263,7 +283,7 @@ def to_hyperparams(
         return out.get(key, base.get(key, defaults.get(key)))
 
     out: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {"policy_kwargs": {}, "replay_buffer_kwargs": {}}
+    nested: dict[str, dict[str, Any]] = {}
     for name, value in params.items():
         if name != "n_top_ratio":  # needs n_delta: below
             _convert(name, value, out, nested)
@@ -282,24 +302,46 @@ def to_hyperparams(
     return out
 
 
+def _target(name: str) -> tuple[str | None, str]:
+    """
+    Where a parameter goes, by the naming rules of the module docstring.
+
+    :return: the keyword-arguments argument it goes into (``policy_kwargs``, ...) or None, and the key it sets
+    """
+    if name.startswith("one_minus_"):
+        return None, name.removeprefix("one_minus_")
+    if name.endswith("_pow"):
+        return None, name.removesuffix("_pow")
+    if "." in name:
+        outer, inner = name.split(".", 1)
+        return outer, inner
+    if name in ("net_arch", "activation_fn"):
+        return "policy_kwargs", name
+    if name.startswith("per_"):
+        return "replay_buffer_kwargs", name.removeprefix("per_")
+    if name == "n_top_ratio":
+        return None, "n_top"
+    return None, name
+
+
 def _convert(name: str, value: Any, out: dict[str, Any], nested: dict[str, dict[str, Any]]) -> None:
     """Apply the naming rules of the module docstring to one parameter."""
-    if name.startswith("one_minus_"):
-        out[name.removeprefix("one_minus_")] = 1.0 - value
-    elif name.endswith("_pow"):
-        out[name.removesuffix("_pow")] = 2 ** int(value)
-    elif name == "net_arch":
-        nested["policy_kwargs"]["net_arch"] = NET_ARCHS[value] if isinstance(value, str) else value
-    elif name == "activation_fn":
-        nested["policy_kwargs"]["activation_fn"] = safe_eval(ACTIVATIONS[value], "activation_fn")
-    elif name in ("lstm_hidden_size", "n_quantiles"):
-        nested["policy_kwargs"][name] = value
-    elif name in ("per_alpha", "per_beta"):
-        nested["replay_buffer_kwargs"][name.removeprefix("per_")] = value
-    elif name == "noise_type" and value == "none":
+    if name == "noise_type" and value == "none":
         out["noise_type"], out["noise_std"] = None, None
+        return
+    if name.startswith("one_minus_"):
+        value = 1.0 - value
+    elif name.endswith("_pow"):
+        value = 2 ** int(value)
+    elif name == "net_arch" and isinstance(value, str):
+        value = NET_ARCHS[value]
+    elif name == "activation_fn":
+        value = safe_eval(ACTIVATIONS[value], "activation_fn")
+    outer, key = _target(name)
+    if outer is None:
+        out[key] = value
     else:
-        out[name] = value
+        nested.setdefault(outer, {})[key] = value
 
 
 def _param_from_yaml(name: str, spec: Any, where: str) -> Param:
@@ -382,17 +424,8 @@ _loaded_entry_points: set[str] = set()
 
 def _target_argument(name: str) -> str:
     """The constructor argument (or config key) a search-space parameter sets, by the naming rules above."""
-    if name.startswith("one_minus_"):
-        return name.removeprefix("one_minus_")
-    if name.endswith("_pow"):
-        return name.removesuffix("_pow")
-    if name in ("net_arch", "activation_fn", "lstm_hidden_size", "n_quantiles"):
-        return "policy_kwargs"
-    if name in ("per_alpha", "per_beta"):
-        return "replay_buffer_kwargs"
-    if name == "n_top_ratio":
-        return "n_top"
-    return name
+    outer, key = _target(name)
+    return outer or key
 
 
 def register_search_space(key: str, space: Mapping[str, Any], *, where: str | None = None) -> dict[str, Param]:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from optuna.trial import TrialState
 
 from sb3_ext import load_zoo_config
 from sb3_ext.cli import main as sb3_ext_main
-from tuning import optimize
+from tuning import StudyOptions, TuningTask, load_search_space, optimize
 from tuning.cli import main
 
 
@@ -113,19 +115,17 @@ gym.register("sb3ext-test/Level-v0", entry_point=NanReward)
 def test_failures_are_failures_and_the_study_goes_on(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
     extra = "env_kwargs: {choices: ['dict(level=1.0)', \"dict(level=float('nan'))\"]}\nn_epochs: {choices: [1, 0]}\n"
     space = fast_space(extra)
-    study = optimize(
+    task = TuningTask(
         "ppo",
         "sb3ext-test/Level-v0",
-        8,
+        search_space=load_search_space(space, "ppo"),
+        hyperparams={"n_envs": 2},
         n_timesteps=512,
         n_evaluations=2,
         eval_episodes=2,
-        search_space=space,
-        sampler="random",
-        pruner="none",
-        output_folder=tmp_path / "out",
-        hyperparams={"n_envs": 2},
-        verbose=0,
+    )
+    study = optimize(
+        task, StudyOptions(n_trials=8, sampler="random", pruner="none", output_folder=tmp_path / "out", verbose=0)
     )
     trials = study.trials
     assert len(trials) == 8  # one failing trial never stops the study
@@ -141,22 +141,20 @@ def test_failures_are_failures_and_the_study_goes_on(tmp_path: Path, fast_space:
 
 def test_median_pruner_prunes_the_bad_trials(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
     space = fast_space("env_kwargs: {choices: ['dict(level=1.0)', 'dict(level=0.0)']}\n")
-    study = optimize(
+    task = TuningTask(
         "ppo",
         "sb3ext-test/Level-v0",
-        10,
+        search_space=load_search_space(space, "ppo"),
+        hyperparams={"n_envs": 2},
         n_timesteps=768,
         n_evaluations=3,
         eval_episodes=2,
-        search_space=space,
-        sampler="random",
-        pruner="median",
-        n_startup_trials=2,
         seed=0,  # the random sampler's level sequence with this seed: 1, 0, 1, 0, 0, 0, 0, 0, 0, 1
-        output_folder=tmp_path / "out",
-        hyperparams={"n_envs": 2},
-        verbose=0,
     )
+    options = StudyOptions(
+        n_trials=10, sampler="random", pruner="median", n_startup_trials=2, output_folder=tmp_path / "out", verbose=0
+    )
+    study = optimize(task, options)
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned, "the median pruner should stop some level-0 trials"
     assert all(t.params["env_kwargs"] == "dict(level=0.0)" for t in pruned)
@@ -226,3 +224,59 @@ def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(tmp_path: Pat
     stopped = study.trials[trial.number]
     assert stopped.state == TrialState.FAIL and stopped.user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
     assert [t.state for t in study.trials].count(TrialState.WAITING) == 2  # queued, run by the next run
+
+
+def test_a_killed_workers_trial_is_retried_with_sqlite(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+    # Optuna's heartbeat thread and retry callback, in our loop of queued trials (PostgreSQL: test_postgres.py).
+    storage = f"sqlite:///{tmp_path / 'k.db'}"
+    argv = cli(tmp_path, fast_space(), "--n-trials", "3", "--n-workers", "2", "--storage", storage, "--pruner", "none")
+    argv += ["--heartbeat-interval", "1", "--n-timesteps", "4000", "--n-evaluations", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "tuning", *argv])
+    deadline, killed_trial = time.time() + 120, None
+    while killed_trial is None and time.time() < deadline:
+        try:
+            running = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage).get_trials(states=(TrialState.RUNNING,))
+        except KeyError:
+            running = []
+        workers = [t for t in running if "worker" in t.user_attrs]
+        if workers:
+            time.sleep(0.5)  # well inside the trial
+            os.kill(int(workers[0].user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+            killed_trial = workers[0].number
+        time.sleep(0.1)
+    assert killed_trial is not None, "no worker started a trial"
+    assert proc.wait(timeout=300) == 0
+
+    trials = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage).trials
+    by_number = {t.number: t for t in trials}
+    assert by_number[killed_trial].state == TrialState.FAIL
+    assert "fail_reason" not in by_number[killed_trial].user_attrs  # failed by heartbeat, not by the objective
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == by_number[killed_trial].params
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+
+
+def test_importing_tuning_leaves_the_warning_filters_alone() -> None:
+    # The third-party modules tuning imports install filters of their own: import them first.
+    code = (
+        "import warnings, optuna, optuna.storages.journal, stable_baselines3.common.callbacks, sb3_ext.config\n"
+        "before = list(warnings.filters)\n"
+        "import tuning.study\n"
+        "assert warnings.filters == before, [f for f in warnings.filters if f not in before]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_experimental_warnings_are_silenced_only_around_their_calls(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+    task = TuningTask("ppo", "CartPole-v1", search_space=load_search_space(fast_space(), "ppo"), n_timesteps=512)
+    options = StudyOptions(n_trials=1, sampler="qmc", pruner="none", output_folder=tmp_path / "out", verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        study = optimize(task, options)  # QMC sampler, SQLite storage with heartbeats and their retry callback
+        assert warnings.filters == before
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
