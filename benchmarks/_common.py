@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import gymnasium as gym
     from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.vec_env import VecEnv
 
     from sb3_ext.config import ZooConfig
 
@@ -78,6 +80,39 @@ def evaluate(model: BaseAlgorithm, env: gym.Env, episodes: int) -> float:
         model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, warn=False
     )
     return float(np.mean(returns))
+
+
+def eval_callback(env: gym.Env | VecEnv, freq: int, episodes: int, stop_at: float | None = None) -> EvalCallback:
+    """
+    SB3's ``EvalCallback``: ``episodes`` deterministic episodes every ``freq`` callback steps (env steps divided by
+    ``n_envs``), nothing written; :func:`evaluations` gives its results.
+
+    :param env: the evaluation env (wrapped as the training env where that has ``VecNormalize``)
+    :param freq: callback steps between evaluations
+    :param episodes: episodes per evaluation
+    :param stop_at: stop training after the first evaluation whose mean return reaches this (None: never)
+    :return: the callback
+    """
+    from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+
+    class Record(BaseCallback):  # EvalCallback keeps its results only when it writes them to a file
+        def __init__(self) -> None:
+            super().__init__()
+            self.results: list[tuple[int, float]] = []
+
+        def _on_step(self) -> bool:
+            mean = float(self.parent.last_mean_reward)  # type: ignore[union-attr]
+            self.results.append((self.num_timesteps, mean))
+            return stop_at is None or mean < stop_at
+
+    return EvalCallback(
+        env, eval_freq=freq, n_eval_episodes=episodes, callback_after_eval=Record(), deterministic=True, warn=False, verbose=0
+    )
+
+
+def evaluations(callback: EvalCallback) -> list[tuple[int, float]]:
+    """:return: ``(timestep, mean return)`` of each evaluation an :func:`eval_callback` made, in order"""
+    return list(callback.callback.results)  # type: ignore[union-attr]
 
 
 def anchor_config(algo: str, env_id: str) -> ZooConfig:

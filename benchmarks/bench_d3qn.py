@@ -30,10 +30,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import anchor_config, evaluate, interleaved, report, timed
+from _common import anchor_config, eval_callback, evaluate, evaluations, interleaved, report, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.d3qn import D3QN
@@ -48,22 +47,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-class Curve(BaseCallback):
-    """Deterministic evaluation every ``freq`` steps."""
-
-    def __init__(self, env_id: str, freq: int, episodes: int, seed: int) -> None:
-        super().__init__()
-        self.freq, self.episodes = freq, episodes
-        self.env = gym.make(env_id)
-        self.env.reset(seed=10_000 + seed)
-        self.values: list[float] = []
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps % self.freq == 0:
-            self.values.append(evaluate(self.model, self.env, self.episodes))
-        return True
-
-
 def ablation_model(cfg: ZooConfig, variant: dict[str, Any], seed: int) -> BaseAlgorithm:
     kwargs = dict(cfg.model_kwargs)
     kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), "dueling": variant["dueling"]}
@@ -74,9 +57,11 @@ def ablation_model(cfg: ZooConfig, variant: dict[str, Any], seed: int) -> BaseAl
 
 def curve(model: BaseAlgorithm, env_id: str, steps: int, args: argparse.Namespace, seed: int) -> list[float]:
     """:return: the learning curve of ``model``"""
-    callback = Curve(env_id, args.eval_freq, args.eval_episodes, seed)
+    env = gym.make(env_id)
+    env.reset(seed=10_000 + seed)
+    callback = eval_callback(env, args.eval_freq // model.n_envs, args.eval_episodes)
     model.learn(steps, callback=callback)
-    return callback.values
+    return [mean for _, mean in evaluations(callback)]
 
 
 def summarise(curves: dict[int, list[float]]) -> dict[str, Any]:

@@ -34,12 +34,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import interleaved, report, timed
+from _common import eval_callback, evaluations, interleaved, report, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 from torch.nn import functional as F
 
@@ -49,26 +48,6 @@ ENV_ID = "CartPole-v1"
 THRESHOLD = 475.0
 
 
-class _Solved(BaseCallback):
-    """Evaluate deterministically every ``eval_freq`` env steps; stop and remember the step count once solved."""
-
-    def __init__(self, eval_env: VecEnv, eval_freq: int, n_episodes: int) -> None:
-        super().__init__()
-        self.eval_env, self.eval_freq, self.n_episodes = eval_env, eval_freq, n_episodes
-        self.next_eval = eval_freq
-        self.solved_at: int | None = None
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps < self.next_eval:
-            return True
-        self.next_eval += self.eval_freq
-        mean, _ = evaluate_policy(self.model, self.eval_env, self.n_episodes, deterministic=True)
-        if float(np.mean(mean)) >= THRESHOLD:
-            self.solved_at = self.num_timesteps
-            return False
-        return True
-
-
 def _eval_env(n_episodes: int, seed: int) -> VecEnv:
     return make_vec_env(ENV_ID, n_envs=n_episodes, seed=10_000 + seed)
 
@@ -76,9 +55,14 @@ def _eval_env(n_episodes: int, seed: int) -> VecEnv:
 def steps_to_solve_sb3(make_model: Callable[[int], BaseAlgorithm], seed: int, args: argparse.Namespace) -> float:
     """:return: env steps until solved (``inf`` when not within the budget)"""
     model = make_model(seed)
-    callback = _Solved(_eval_env(args.eval_episodes, seed), args.eval_freq, args.eval_episodes)
+    eval_env = _eval_env(args.eval_episodes, seed)
+    normalize = model.get_vec_normalize_env()
+    if normalize is not None:  # wrapped as the training env, statistics synchronised by EvalCallback, raw returns
+        eval_env = VecNormalize(eval_env, training=False, norm_obs=normalize.norm_obs, norm_reward=False)
+    callback = eval_callback(eval_env, args.eval_freq // model.n_envs, args.eval_episodes, stop_at=THRESHOLD)
     model.learn(args.budget, callback=callback)
-    return math.inf if callback.solved_at is None else float(callback.solved_at)
+    solved = [timestep for timestep, mean in evaluations(callback) if mean >= THRESHOLD]
+    return float(solved[0]) if solved else math.inf
 
 
 def _zoo_model(algo: str, n_envs: int | None = None, **overrides: Any) -> Callable[[int], BaseAlgorithm]:
