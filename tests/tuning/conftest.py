@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from optuna.trial import TrialState
 
 # A narrow PPO search space whose trials take about a second on CartPole-v1.
 FAST_SPACE = """
@@ -29,3 +31,21 @@ def fast_space(tmp_path: Path) -> Callable[[str], str]:
         return str(path)
 
     return write
+
+
+def _check_retried_once(trials: list[Any], killed_trial: int, n_complete: int) -> None:
+    """The killed worker's trial failed by heartbeat and was retried once with its parameters; ``n_complete`` done."""
+    by_number = {t.number: t for t in trials}
+    assert by_number[killed_trial].state == TrialState.FAIL
+    assert "fail_reason" not in by_number[killed_trial].user_attrs  # failed by heartbeat, not by the objective
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == by_number[killed_trial].params
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == n_complete
+    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+
+
+@pytest.fixture
+def check_retried_once() -> Callable[[list[Any], int, int], None]:
+    """Checks of a study in which one worker was killed during a trial (see :func:`_check_retried_once`)."""
+    return _check_retried_once

@@ -61,7 +61,9 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_three_workers_one_killed(postgres_url: str, tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+def test_three_workers_one_killed(
+    postgres_url: str, tmp_path: Path, fast_space: Callable[[str], str], check_retried_once: Callable[..., None]
+) -> None:
     space = fast_space("")
     optuna.storages.RDBStorage(postgres_url)  # create the schema once, as a first machine would
     argv = [
@@ -90,12 +92,5 @@ def test_three_workers_one_killed(postgres_url: str, tmp_path: Path, fast_space:
     victim.wait()
 
     trials = optuna.load_study(study_name="pg", storage=postgres_url).trials
-    by_number = {t.number: t for t in trials}
-    assert by_number[killed_trial].state == TrialState.FAIL
-    assert "fail_reason" not in by_number[killed_trial].user_attrs  # failed by heartbeat, not by the objective
-    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == by_number[killed_trial].params
     # 3 runs x 2 trials: all 6 completed (the killed one through its retry), nothing left queued or running.
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
-    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    check_retried_once(trials, killed_trial, 6)

@@ -226,7 +226,9 @@ def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(tmp_path: Pat
     assert [t.state for t in study.trials].count(TrialState.WAITING) == 2  # queued, run by the next run
 
 
-def test_a_killed_workers_trial_is_retried_with_sqlite(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+def test_a_killed_workers_trial_is_retried_with_sqlite(
+    tmp_path: Path, fast_space: Callable[[str], str], check_retried_once: Callable[..., None]
+) -> None:
     # Optuna's heartbeat thread and retry callback, in our loop of queued trials (PostgreSQL: test_postgres.py).
     storage = f"sqlite:///{tmp_path / 'k.db'}"
     argv = cli(tmp_path, fast_space(), "--n-trials", "3", "--n-workers", "2", "--storage", storage, "--pruner", "none")
@@ -248,14 +250,7 @@ def test_a_killed_workers_trial_is_retried_with_sqlite(tmp_path: Path, fast_spac
     assert proc.wait(timeout=300) == 0
 
     trials = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage).trials
-    by_number = {t.number: t for t in trials}
-    assert by_number[killed_trial].state == TrialState.FAIL
-    assert "fail_reason" not in by_number[killed_trial].user_attrs  # failed by heartbeat, not by the objective
-    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == by_number[killed_trial].params
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
-    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    check_retried_once(trials, killed_trial, 3)
 
 
 def test_importing_tuning_leaves_the_warning_filters_alone() -> None:
