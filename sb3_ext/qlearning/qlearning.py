@@ -19,6 +19,8 @@ from sb3_ext.qlearning.policies import TabularPolicy, table_shape
 __all__ = ["UPDATE_RULES", "QLearning", "sequential_update"]
 
 SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
+#: States, table rows and actions to bootstrap from, and which envs terminated (None: none did)
+_Bootstrap = tuple[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
 def _cpu_device(device: th.device | str) -> str:
@@ -329,25 +331,11 @@ class QLearning(BaseAlgorithm):
             next_states, _ = policy.obs_to_index(new_obs)
             next_rows = self.policy.rows(next_states)
             next_actions = self._epsilon_greedy(next_rows, eps)
-            boot_states, boot_rows, boot_actions, terminated = next_states, next_rows, next_actions, None
+            boot: _Bootstrap = (next_states, next_rows, next_actions, None)
             ended = dones.nonzero()[0]  # (a fraction of the cost of flatnonzero on a few envs)
             if len(ended):
-                # Envs that ended were reset: no bootstrap after a termination; after a time-limit truncation,
-                # bootstrap from the true final observation, not from the first observation of the next episode.
-                ended_list = ended.tolist()
-                self._update_info_buffer([infos[i] for i in ended_list], dones[ended])  # episode stats come at the end
-                truncated = [i for i in ended_list if infos[i].get("TimeLimit.truncated", False)]
-                terminated = dones.copy()
-                if truncated:
-                    terminated[truncated] = False
-                    final_states = np.concatenate(
-                        [policy.obs_to_index(infos[i]["terminal_observation"])[0] for i in truncated]
-                    )
-                    boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
-                    boot_states[truncated] = final_states
-                    boot_rows[truncated] = self.policy.rows(final_states)
-                    boot_actions[truncated] = self._epsilon_greedy(boot_rows[truncated], eps)
-                self._log_episodes(len(ended), log_interval)
+                boot = self._episodes_ended(ended, dones, infos, boot, eps, log_interval)
+            boot_states, boot_rows, boot_actions, terminated = boot
             if self.num_timesteps > self.learning_starts:
                 alpha = self.lr_schedule(self._current_progress_remaining)
                 td = self._update(states, actions, rewards, boot_states, boot_rows, boot_actions, terminated, alpha, eps)
@@ -361,6 +349,43 @@ class QLearning(BaseAlgorithm):
 
         callback.on_training_end()
         return self
+
+    def _episodes_ended(
+        self,
+        ended: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+        following: _Bootstrap,
+        eps: float,
+        log_interval: int | None,
+    ) -> _Bootstrap:
+        """
+        The envs of ``ended`` ended an episode and were reset: no bootstrap after a termination; after a time-limit
+        truncation, bootstrap from the true final observation, not from the first observation of the next episode.
+
+        :param ended: indices of the envs whose episode ended
+        :param dones: the step's dones
+        :param infos: the step's infos
+        :param following: states, table rows and actions of the observations that follow (new episodes' first ones)
+        :param eps: the exploration rate
+        :param log_interval: dump the logs every this many episodes
+        :return: the states, rows and actions to bootstrap from, and which envs terminated
+        """
+        next_states, next_rows, next_actions, _ = following
+        ended_list = ended.tolist()
+        self._update_info_buffer([infos[i] for i in ended_list], dones[ended])  # episode stats come at the end
+        truncated = [i for i in ended_list if infos[i].get("TimeLimit.truncated", False)]
+        terminated = dones.copy()
+        boot_states, boot_rows, boot_actions = next_states, next_rows, next_actions
+        if truncated:
+            terminated[truncated] = False
+            final_states = np.concatenate([self.policy.obs_to_index(infos[i]["terminal_observation"])[0] for i in truncated])
+            boot_states, boot_rows, boot_actions = next_states.copy(), next_rows.copy(), next_actions.copy()
+            boot_states[truncated] = final_states
+            boot_rows[truncated] = self.policy.rows(final_states)
+            boot_actions[truncated] = self._epsilon_greedy(boot_rows[truncated], eps)
+        self._log_episodes(len(ended), log_interval)
+        return boot_states, boot_rows, boot_actions, terminated
 
     def _log_episodes(self, n_ended: int, log_interval: int | None) -> None:
         before = self._episode_num
