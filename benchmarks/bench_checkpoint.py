@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--save-freq", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=8, help="many short rounds: runs vary by +-15% here")
+    parser.add_argument("--rounds", type=int, default=8, help="many short rounds: runs vary by +-15%% here")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     th.set_num_threads(1)
