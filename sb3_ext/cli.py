@@ -22,14 +22,14 @@ import yaml
 
 from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, key_value, run_command
 from sb3_ext.common.utils import atomic_save, atomic_write_text
-from sb3_ext.config import ZooConfig, _is_atari, load_zoo_config
+from sb3_ext.config import ZooConfig, is_atari, load_zoo_config
 from sb3_ext.errors import ConfigError
 from sb3_ext.registry import algo_keys, get_algo
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import VecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 __all__ = ["main", "run"]
 
@@ -194,7 +194,7 @@ def _resume(args: argparse.Namespace) -> int:
     given = [f"--{key.replace('_', '-')}" for key in fixed if getattr(args, key)]
     if given:
         raise ConfigError(f"--resume continues the run as run.yml records it: drop {', '.join(given)}")
-    model, cfg, info, checkpoint = resume_run(args.resume, device=args.device)
+    model, cfg, info, checkpoint = resume_run(args.resume, device=args.device, vec_env_cls=_vec_env_cls(args.vec_env))
     run_dir = Path(args.resume)
     for key in _RESUMED_OPTIONS:  # the run's own settings
         setattr(args, key, info.get(key, getattr(args, key)))
@@ -240,10 +240,7 @@ def _set_up_run(
     args: argparse.Namespace, cfg: ZooConfig, run_dir: Path, seed: int
 ) -> tuple[BaseAlgorithm, list[BaseCallback]]:
     """Build the env, the model and the callbacks of a run, and write its ``config.yml`` and ``run.yml``."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-    vec_env_cls = SubprocVecEnv if args.vec_env == "subproc" else DummyVecEnv
-    env = cfg.make_env(seed=seed, monitor_dir=str(run_dir), vec_env_cls=vec_env_cls)
+    env = cfg.make_env(seed=seed, monitor_dir=str(run_dir), vec_env_cls=_vec_env_cls(args.vec_env))
     if args.trained_agent is not None:
         model = _load_trained_agent(args, cfg, env)
     else:
@@ -264,6 +261,13 @@ def _set_up_run(
     }
     atomic_write_text(run_dir / "run.yml", yaml.safe_dump(run_info, sort_keys=False))
     return model, callbacks
+
+
+def _vec_env_cls(name: str | None) -> type[DummyVecEnv] | type[SubprocVecEnv]:
+    """:return: the VecEnv class of ``--vec-env``"""
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    return SubprocVecEnv if name == "subproc" else DummyVecEnv
 
 
 def _callbacks(args: argparse.Namespace, cfg: ZooConfig, run_dir: Path, seed: int) -> list[BaseCallback]:
@@ -400,7 +404,7 @@ def _enjoy(args: argparse.Namespace) -> int:
         if video_dir is not None and created:
             shutil.rmtree(video_dir, ignore_errors=True)
         raise
-    stochastic = _is_atari(cfg.env_id) if args.stochastic is None else args.stochastic
+    stochastic = is_atari(cfg.env_id) if args.stochastic is None else args.stochastic
     try:
         returns, lengths = cast(
             "tuple[list[float], list[int]]",

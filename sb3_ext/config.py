@@ -55,6 +55,7 @@ __all__ = [
     "ZooConfig",
     "check_env_id",
     "default_config_path",
+    "is_atari",
     "load_zoo_config",
     "parse_value",
     "read_yaml",
@@ -384,7 +385,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _is_atari(env_id: str) -> bool:
+def is_atari(env_id: str) -> bool:
+    """
+    :param env_id: an id gymnasium knows
+    :return: whether it is an Atari game of ale-py (its ``atari`` config entry, stochastic actions in ``enjoy``)
+    """
     return "AtariEnv" in str(gym.spec(env_id).entry_point)
 
 
@@ -762,7 +767,7 @@ def _select_entry(data: dict[str, Any], env_id: str, path: Path) -> str:
     if env_id in data:
         return env_id
     check_env_id(env_id)
-    if "atari" in data and _is_atari(env_id):
+    if "atari" in data and is_atari(env_id):
         return "atari"
     if "default" in data:
         return "default"

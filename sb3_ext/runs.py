@@ -21,6 +21,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from sb3_ext.common.utils import atomic_save, atomic_write_text
 from sb3_ext.config import ZooConfig, load_zoo_config
@@ -213,7 +214,9 @@ def _restore_evaluations(callback: EvalCallback, run_dir: Path, steps: int) -> N
     atomic_save(lambda tmp: np.savez(tmp, timesteps=timesteps, results=results, ep_lengths=lengths), path)
 
 
-def resume_run(run_dir: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, ZooConfig, dict[str, Any], Checkpoint]:
+def resume_run(
+    run_dir: str | Path, device: str = "auto", vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None
+) -> tuple[BaseAlgorithm, ZooConfig, dict[str, Any], Checkpoint]:
     """
     Load a run's newest checkpoint to continue it in its folder: the model with its env (``VecNormalize`` statistics
     included), the replay buffer of an off-policy algorithm, the monitor files and ``evaluations.npz`` cut back to
@@ -222,6 +225,7 @@ def resume_run(run_dir: str | Path, device: str = "auto") -> tuple[BaseAlgorithm
 
     :param run_dir: the run folder
     :param device: torch device
+    :param vec_env_cls: the VecEnv class of the run (default: ``DummyVecEnv``)
     :return: the model, the run's config, its ``run.yml`` and the checkpoint
     :raises ConfigError: when it is not a run folder, or has no checkpoint
     """
@@ -239,6 +243,7 @@ def resume_run(run_dir: str | Path, device: str = "auto") -> tuple[BaseAlgorithm
     env = cfg_appending.make_env(
         seed=int(info["seed"]) + checkpoint.steps,  # new episodes, not the first ones again
         monitor_dir=str(run_dir),
+        vec_env_cls=vec_env_cls,
         normalize_stats=stats if stats.is_file() else None,
     )
     model = get_algo(cfg.algo).cls.load(str(checkpoint.file()), env=env, device=device)

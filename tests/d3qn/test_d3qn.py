@@ -320,7 +320,7 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("registered")
 @pytest.mark.parametrize("entry", sorted(yaml.safe_load((ZOO_CONFIG_DIR / "d3qn.yml").read_text())))
 def test_zoo_config_entries_build_and_train(entry: str) -> None:
-    env_id = "CartPole-v1" if entry == "default" else entry
+    env_id = {"default": "CartPole-v1", "atari": "BreakoutNoFrameskip-v4"}.get(entry, entry)
     cfg = load_zoo_config("d3qn", env_id)
     model = cfg.make_model(cfg.make_env(seed=0), seed=0, learning_starts=0, buffer_size=500)
     assert isinstance(model, D3QN)
