@@ -321,15 +321,16 @@ def _resolve_model(args: argparse.Namespace) -> tuple[ZooConfig, Path | None]:
 
     :param args: the parsed arguments of :func:`_add_model_arguments`
     :return: the config, and the run's ``vecnormalize.pkl`` (None when it has none)
-    :raises ConfigError: for a missing model, or a model outside a run folder without ``--algo`` and ``--env``
+    :raises ConfigError: for a missing model, a malformed ``run.yml``, or a model outside a run folder without
+        ``--algo`` and ``--env``
     """
     model_path = Path(args.model)
     if not model_path.is_file():
         raise ConfigError(f"--model: no such file '{model_path}' (expected the model.zip of a run folder)")
+    from sb3_ext.runs import read_run_info
+
     run_dir = model_path.parent
-    run_info: dict[str, Any] = {}
-    if (run_dir / "run.yml").is_file():
-        run_info = yaml.safe_load((run_dir / "run.yml").read_text()) or {}
+    run_info = read_run_info(run_dir) if (run_dir / "run.yml").is_file() else {}
     algo, env_id = args.algo or run_info.get("algo"), args.env or run_info.get("env_id")
     if algo is None or env_id is None:
         raise ConfigError(f"--model: {run_dir} has no run.yml; pass --algo and --env")

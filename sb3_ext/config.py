@@ -18,7 +18,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from sb3_ext.registry import AlgoSpec, get_algo
 __all__ = [
     "ZOO_CONFIG_DIR",
     "ZooConfig",
+    "action_noise",
     "check_env_id",
     "default_config_path",
     "is_atari",
@@ -81,6 +82,22 @@ _NOISES: dict[str, type[NormalActionNoise] | type[OrnsteinUhlenbeckActionNoise]]
     "normal": NormalActionNoise,
     "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
 }
+
+
+def action_noise(noise_type: str, noise_std: float | Sequence[float] | np.ndarray, n_actions: int) -> ActionNoise:
+    """
+    The action noise a zoo config's ``noise_type`` / ``noise_std`` name, as rl-baselines3-zoo builds it.
+
+    :param noise_type: ``"normal"`` or ``"ornstein-uhlenbeck"``
+    :param noise_std: its standard deviation, one number or one per action dimension
+    :param n_actions: the size of the ``Box`` action space
+    :return: the noise, zero mean
+    :raises ConfigError: for an unknown ``noise_type``
+    """
+    if noise_type not in _NOISES:
+        raise ConfigError(f"noise_type: expected one of {', '.join(_NOISES)}, got {noise_type!r}")
+    sigma = np.asarray(noise_std, dtype=np.float64) * np.ones(n_actions)
+    return _NOISES[noise_type](mean=np.zeros(n_actions), sigma=sigma)
 
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -282,7 +299,7 @@ class ZooConfig:
             raise ConfigError(
                 f"{self._where('noise_std')}: expected a number or a list of {n_actions} numbers, got {list(std.tolist())}"
             )
-        return _NOISES[self.noise_type](mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
+        return action_noise(self.noise_type, std, n_actions)
 
     def _where(self, key: str) -> str:
         return f"{self.source} [{self.entry}] {key}"

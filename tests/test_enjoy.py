@@ -91,6 +91,21 @@ def test_bad_enjoy_input(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "v").exists()
 
 
+def test_malformed_run_yml_exits_2_in_one_line(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    moved = tmp_path / "run"
+    moved.mkdir()
+    (moved / "model.zip").write_bytes((run_dir / "model.zip").read_bytes())
+    argv = ["enjoy", "--model", str(moved / "model.zip"), "--record-video", str(tmp_path / "v")]
+    for text, expected in (("algo: [dqn", "not valid YAML"), ("algo: dqn\n", "expected algo, env_id, seed and n_timesteps")):
+        (moved / "run.yml").write_text(text)
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert expected in err
+    assert not (tmp_path / "v").exists()
+
+
 def test_normalised_run_plays_with_its_statistics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["train", "--algo", "a2c", "--env", "Acrobot-v1", "-n", "200", "--eval-freq", "0", "--seed", "0"]
     assert main([*argv, "--log-folder", str(tmp_path / "logs")]) == 0

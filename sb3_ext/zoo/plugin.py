@@ -23,11 +23,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
 from sb3_ext.common.safe_eval import safe_eval
-from sb3_ext.config import constructor_defaults
+from sb3_ext.config import action_noise, constructor_defaults
 from sb3_ext.registry import algo_keys, get_algo
 
 if TYPE_CHECKING:
@@ -35,8 +33,6 @@ if TYPE_CHECKING:
     from rl_zoo3.exp_manager import ExperimentManager
 
 __all__ = ["SearchSpaceSampler", "register"]
-
-_NOISES = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
 
 #: The zoo's model kwargs of the trial running in this thread (set by the wrapped ``ExperimentManager.objective``)
 _trial_base: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar("sb3_ext_zoo_base", default=None)
@@ -111,8 +107,7 @@ class SearchSpaceSampler:
             noise_type, noise_std = out.pop("noise_type", None), out.pop("noise_std", None)
             out["action_noise"] = None
             if noise_type is not None and noise_std is not None:
-                sigma = float(noise_std) * np.ones(n_actions)
-                out["action_noise"] = _NOISES[noise_type](mean=np.zeros(n_actions), sigma=sigma)
+                out["action_noise"] = action_noise(noise_type, noise_std, n_actions)
         return out
 
     def convert(self, sampled_params: dict[str, Any]) -> dict[str, Any]:

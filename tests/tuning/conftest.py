@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 # A narrow PPO search space whose trials take about a second on CartPole-v1.
 FAST_SPACE = """
@@ -49,3 +51,33 @@ def _check_retried_once(trials: list[Any], killed_trial: int, n_complete: int) -
 def check_retried_once() -> Callable[[list[Any], int, int], None]:
     """Checks of a study in which one worker was killed during a trial (see :func:`_check_retried_once`)."""
     return _check_retried_once
+
+
+def _running_trial(storage: str, study_name: str, pid: int | None = None, timeout: float = 120) -> FrozenTrial:
+    """
+    Wait for a worker to be inside a trial.
+
+    :param storage: the study's storage URL
+    :param study_name: its name (it may not be created yet)
+    :param pid: the process whose worker runs the trial (None: any worker)
+    :param timeout: seconds to wait
+    :return: the RUNNING trial, with its ``worker`` user attribute (``<host>:<pid>``)
+    """
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            running = optuna.load_study(study_name=study_name, storage=storage).get_trials(states=(TrialState.RUNNING,))
+        except KeyError:
+            running = []
+        for trial in running:
+            worker = trial.user_attrs.get("worker", "")
+            if worker and (pid is None or worker.endswith(f":{pid}")):
+                return trial
+        time.sleep(0.1)
+    raise AssertionError(f"no worker{'' if pid is None else f' of process {pid}'} started a trial within {timeout}s")
+
+
+@pytest.fixture
+def running_trial() -> Callable[..., FrozenTrial]:
+    """Waits for a worker's RUNNING trial (see :func:`_running_trial`)."""
+    return _running_trial

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = pytest.mark.skipif(
@@ -62,7 +61,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_three_workers_one_killed(
-    postgres_url: str, tmp_path: Path, fast_space: Callable[[str], str], check_retried_once: Callable[..., None]
+    postgres_url: str,
+    tmp_path: Path,
+    fast_space: Callable[[str], str],
+    check_retried_once: Callable[..., None],
+    running_trial: Callable[..., optuna.trial.FrozenTrial],
 ) -> None:
     space = fast_space("")
     optuna.storages.RDBStorage(postgres_url)  # create the schema once, as a first machine would
@@ -74,23 +77,13 @@ def test_three_workers_one_killed(
     ]
     workers = [subprocess.Popen([*argv, "--output-folder", str(tmp_path / f"w{i}")]) for i in range(3)]
     victim = workers[0]
-    deadline, killed_trial = time.time() + 120, None
-    while killed_trial is None and time.time() < deadline:
-        try:
-            running = optuna.load_study(study_name="pg", storage=postgres_url).get_trials(states=(TrialState.RUNNING,))
-        except KeyError:
-            running = []
-        mine = [t for t in running if t.user_attrs.get("worker", "").endswith(f":{victim.pid}")]
-        if mine:
-            time.sleep(0.5)  # well inside the trial
-            victim.send_signal(signal.SIGKILL)
-            killed_trial = mine[0].number
-        time.sleep(0.1)
-    assert killed_trial is not None, "the victim never started a trial"
+    killed = running_trial(postgres_url, "pg", victim.pid)
+    time.sleep(0.5)  # well inside the trial
+    victim.send_signal(signal.SIGKILL)
     for worker in workers[1:]:
         assert worker.wait(timeout=300) == 0
     victim.wait()
 
     trials = optuna.load_study(study_name="pg", storage=postgres_url).trials
     # 3 runs x 2 trials: all 6 completed (the killed one through its retry), nothing left queued or running.
-    check_retried_once(trials, killed_trial, 6)
+    check_retried_once(trials, killed.number, 6)

@@ -196,26 +196,15 @@ def test_bad_input_exits_2_and_creates_no_study(
     assert not (tmp_path / "out").exists()
 
 
-def _running_trial(storage: str, name: str, pid: int, timeout: float = 60) -> optuna.trial.FrozenTrial:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            for t in optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,)):
-                if t.user_attrs.get("worker", "").endswith(f":{pid}"):
-                    return t
-        except KeyError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"no running trial of process {pid} within {timeout}s")
-
-
-def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
+def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(
+    tmp_path: Path, fast_space: Callable[[str], str], running_trial: Callable[..., optuna.trial.FrozenTrial]
+) -> None:
     storage = f"sqlite:///{tmp_path / 'c.db'}"
     argv = cli(
         tmp_path, fast_space(), "--n-trials", "3", "--storage", storage, "--n-timesteps", "20000", "--n-evaluations", "20"
     )
     proc = subprocess.Popen([sys.executable, "-m", "tuning", *argv], stderr=subprocess.PIPE, text=True)
-    trial = _running_trial(storage, "ppo-CartPole-v1", proc.pid)
+    trial = running_trial(storage, "ppo-CartPole-v1", proc.pid)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -227,30 +216,23 @@ def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(tmp_path: Pat
 
 
 def test_a_killed_workers_trial_is_retried_with_sqlite(
-    tmp_path: Path, fast_space: Callable[[str], str], check_retried_once: Callable[..., None]
+    tmp_path: Path,
+    fast_space: Callable[[str], str],
+    check_retried_once: Callable[..., None],
+    running_trial: Callable[..., optuna.trial.FrozenTrial],
 ) -> None:
     # Optuna's heartbeat thread and retry callback, in our loop of queued trials (PostgreSQL: test_postgres.py).
     storage = f"sqlite:///{tmp_path / 'k.db'}"
     argv = cli(tmp_path, fast_space(), "--n-trials", "3", "--n-workers", "2", "--storage", storage, "--pruner", "none")
     argv += ["--heartbeat-interval", "1", "--n-timesteps", "4000", "--n-evaluations", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "tuning", *argv])
-    deadline, killed_trial = time.time() + 120, None
-    while killed_trial is None and time.time() < deadline:
-        try:
-            running = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage).get_trials(states=(TrialState.RUNNING,))
-        except KeyError:
-            running = []
-        workers = [t for t in running if "worker" in t.user_attrs]
-        if workers:
-            time.sleep(0.5)  # well inside the trial
-            os.kill(int(workers[0].user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-            killed_trial = workers[0].number
-        time.sleep(0.1)
-    assert killed_trial is not None, "no worker started a trial"
+    killed = running_trial(storage, "ppo-CartPole-v1")
+    time.sleep(0.5)  # well inside the trial
+    os.kill(int(killed.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     assert proc.wait(timeout=300) == 0
 
     trials = optuna.load_study(study_name="ppo-CartPole-v1", storage=storage).trials
-    check_retried_once(trials, killed_trial, 3)
+    check_retried_once(trials, killed.number, 3)
 
 
 def test_importing_tuning_leaves_the_warning_filters_alone() -> None:
