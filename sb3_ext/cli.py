@@ -347,11 +347,16 @@ def _load_model(args: argparse.Namespace, cfg: ZooConfig, normalize_stats: Path 
     :param args: the parsed arguments of :func:`_add_model_arguments`
     :param cfg: the config (from :func:`_resolve_model`)
     :param normalize_stats: ``VecNormalize`` statistics, used frozen (from :func:`_resolve_model`)
-    :return: the model and its env, seeded with ``--seed``
+    :return: the model and its env, seeded with ``--seed``; an off-policy model gets a replay buffer of one
+        transition, as rl-baselines3-zoo's ``enjoy.py`` loads them (playing needs none, and a config's buffer of Atari
+        frames takes gigabytes)
     """
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
     env = cfg.make_env(n_envs=1, seed=args.seed, eval_env=True, normalize_stats=normalize_stats)
     cfg.check_env(env)
-    return cfg.spec.cls.load(str(args.model), env=env, device=args.device), env
+    kwargs: dict[str, Any] = {"buffer_size": 1} if issubclass(cfg.spec.cls, OffPolicyAlgorithm) else {}
+    return cfg.spec.cls.load(str(args.model), env=env, device=args.device, **kwargs), env
 
 
 def _evaluate(args: argparse.Namespace) -> int:

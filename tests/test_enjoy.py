@@ -7,7 +7,7 @@ import imageio.v3 as iio
 import pytest
 import yaml
 
-from sb3_ext.cli import main
+from sb3_ext.cli import _build_parser, _load_model, _resolve_model, main
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,18 @@ def test_normalised_run_plays_with_its_statistics(tmp_path: Path, capsys: pytest
     assert episode is not None
     assert float(episode[1]) in (-int(episode[2]), 1 - int(episode[2]))  # raw rewards (-1 a step), not normalised
     assert [v.name for v in (tmp_path / "videos").iterdir()] == ["a2c-Acrobot-v1-episode-0.mp4"]
+
+
+@pytest.mark.parametrize("algo", ["dqn", "d3qn", "rainbow"])
+def test_off_policy_models_play_without_their_replay_buffer(algo: str, tmp_path: Path) -> None:
+    argv = ["train", "--algo", algo, "--env", "CartPole-v1", "-n", "300", "--eval-freq", "0", "--seed", "0"]
+    assert main([*argv, "--log-folder", str(tmp_path), "--hyperparams", "learning_starts=100"]) == 0
+    run = tmp_path / algo / "CartPole-v1_1"
+    args = _build_parser().parse_args(["evaluate", "--model", str(run / "model.zip")])
+    cfg, stats = _resolve_model(args)
+    assert cfg.model_kwargs["buffer_size"] > 1
+    model, env = _load_model(args, cfg, stats)
+    assert model.replay_buffer is not None and model.replay_buffer.buffer_size == 1
+    trained = cfg.spec.cls.load(run / "model.zip")
+    obs = env.reset()
+    assert (model.predict(obs, deterministic=True)[0] == trained.predict(obs, deterministic=True)[0]).all()
