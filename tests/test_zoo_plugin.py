@@ -21,7 +21,8 @@ from rl_zoo3 import exp_manager, hyperparams_opt, utils
 from stable_baselines3 import PPO
 from stable_baselines3.common.noise import NormalActionNoise
 
-from sb3_ext import D3QN
+from sb3_ext import D3QN, Rainbow
+from sb3_ext.common.torch_layers import MinAtarCNN
 from sb3_ext.config import default_config_path
 from sb3_ext.zoo import SearchSpaceSampler, main, register
 from sb3_ext.zoo.cli import INSTALL
@@ -154,6 +155,25 @@ def test_an_unknown_algorithm_exits_2_with_the_nearest(capsys: pytest.CaptureFix
     assert main(["train", "--algo", "d3qm", "--env", "CartPole-v1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown algorithm 'd3qm'" in err and "d3qn" in err
+
+
+@pytest.mark.usefixtures("registered")
+def test_an_unknown_env_exits_2_with_the_nearest(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--algo", "d3qn", "--env", "CartPole-v9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown environment 'CartPole-v9'" in err and "CartPole-v1" in err
+
+
+def test_minatar_trains_from_our_entry(tmp_path: Path) -> None:
+    # The zoo looks the id up before making it (MinAtar registers on request) and evaluates the entry's
+    # policy_kwargs string, whose features extractor is sb3-ext's MinAtarCNN (a dotted path).
+    pytest.importorskip("minatar")
+    args = ["train", "--algo", "rainbow", "--env", "MinAtar/Breakout-v1", "-n", "200", "-f", str(tmp_path / "logs")]
+    result = zoo(tmp_path, *args, "--eval-freq", "-1", "--hyperparams", "learning_starts:50", "buffer_size:1000")
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = Rainbow.load(tmp_path / "logs" / "rainbow" / "MinAtar-Breakout-v1_1" / "MinAtar-Breakout-v1.zip")
+    assert isinstance(model.q_net.features_extractor, MinAtarCNN)
+    assert model.num_timesteps >= 200 and model._n_updates > 0
 
 
 def test_without_rl_zoo3_it_says_how_to_install_it(

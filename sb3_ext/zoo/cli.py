@@ -4,18 +4,20 @@ every sb3-ext algorithm registered (:func:`sb3_ext.zoo.register`), so ``train --
 Every argument after the first word is the zoo's (``python -m sb3_ext.zoo train --help``). ``train`` with an algorithm
 the zoo ships no ``hyperparams/<algo>.yml`` for reads its sb3-ext config (:func:`sb3_ext.config.default_config_path`,
 e.g. ``zoo_configs/d3qn.yml``) unless ``--conf-file`` names one. A first word other than ``train`` or ``enjoy``, an
-unknown algorithm, and rl_zoo3 missing exit with code 2 and one line on stderr; errors of the zoo's are its own.
+unknown algorithm or environment id, and rl_zoo3 missing exit with code 2 and one line on stderr; errors of the zoo's
+are its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from sb3_ext.common.cli_utils import OneLineErrorParser, exit_process, run_command
-from sb3_ext.config import default_config_path
+from sb3_ext.config import check_env_id, default_config_path
 from sb3_ext.errors import ConfigError
 from sb3_ext.registry import get_algo
 from sb3_ext.zoo.plugin import SearchSpaceSampler, register
@@ -70,6 +72,24 @@ def _train_argv(argv: list[str]) -> list[str]:
     return [*argv, "--conf-file", str(path)]
 
 
+def _register_env(argv: list[str]) -> None:
+    """
+    Check the zoo's ``--env`` before the zoo runs: the ids of its package are registered (MinAtar, Atari:
+    :func:`~sb3_ext.config.check_env_id`), which the zoo looks up in gymnasium's registry before it makes the env, and
+    an unknown id gets one line with the nearest one. ``--gym-packages`` are imported first, as the zoo does.
+
+    :param argv: the zoo's ``train`` or ``enjoy`` arguments
+    :raises UnknownEnvError: for an unknown id, or one whose package is not installed
+    """
+    parser = OneLineErrorParser(prog=PROG, add_help=False)
+    parser.add_argument("--env", default="CartPole-v1")  # the zoo's default
+    parser.add_argument("--gym-packages", nargs="+", default=[])
+    known = parser.parse_known_args(argv)[0]
+    for package in known.gym_packages:
+        importlib.import_module(package)
+    check_env_id(known.env)
+
+
 def _run_script(script: Callable[[], None], command: str, argv: list[str]) -> int:
     """Run one of the zoo's scripts on ``argv`` (they parse ``sys.argv``)."""
     saved = sys.argv
@@ -108,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def command_() -> int:
+        _register_env(rest)
         return _run_script(script, command, _train_argv(rest) if command == "train" else rest)
 
     return run_command(PROG, command_)

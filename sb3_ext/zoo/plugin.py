@@ -11,6 +11,9 @@ What :func:`register` changes in rl_zoo3, and why:
 - ``ExperimentManager.objective`` is wrapped so that, while a trial runs, the sampler sees the hyperparameters the
   trial starts from (the zoo passes a sampler only the trial, ``n_actions``, ``n_envs`` and two HER flags), and
   merges sampled ``policy_kwargs`` / ``replay_buffer_kwargs`` keys into the config's instead of replacing them.
+- ``rl_zoo3.exp_manager`` gets the name ``sb3_ext``: the zoo evaluates a config's keyword-arguments strings with
+  ``eval`` in that module's namespace, where sb3-ext's dotted class paths (``features_extractor_class=
+  sb3_ext.common.torch_layers.MinAtarCNN`` in the MinAtar entries) then resolve.
 
 rl_zoo3 is imported by :func:`register` only: sb3-ext imports without it.
 """
@@ -161,6 +164,8 @@ def register() -> None:
     """
     from rl_zoo3 import exp_manager, hyperparams_opt, utils
 
+    import sb3_ext.common.torch_layers
+
     for key in algo_keys():
         utils.ALGOS.setdefault(key, get_algo(key).cls)
         if key not in hyperparams_opt.HYPERPARAMS_SAMPLER:
@@ -170,6 +175,7 @@ def register() -> None:
     _share("ALGOS", utils.ALGOS)
     _share("HYPERPARAMS_SAMPLER", hyperparams_opt.HYPERPARAMS_SAMPLER)
     _share("HYPERPARAMS_CONVERTER", hyperparams_opt.HYPERPARAMS_CONVERTER)
+    exp_manager.sb3_ext = sb3_ext  # type: ignore[attr-defined]
     manager_cls = exp_manager.ExperimentManager
     if manager_cls.objective not in _objective_wrappers:
         wrapped = _with_trial_base(manager_cls.objective)
