@@ -4,12 +4,16 @@ one current row per benchmark: a new measurement replaces the row of the same be
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
 import platform
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -62,6 +66,70 @@ def record_row(name: str, summary: str, command: str) -> None:
     else:
         lines.append(row)
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+#: What a benchmark's figures depend on: a stored run is reused only while none of these has changed
+CODE_PATHS = ("sb3_ext", "zoo_configs", "benchmarks/*.py", "pyproject.toml", "constraints.txt")
+#: Where :func:`run_jobs` keeps the finished runs of each script (``<script>.jsonl``), ignored by git
+RUNS_DIR = RESULTS.parent / ".runs"
+
+
+def code_version() -> str:
+    """
+    :return: the last commit that changed :data:`CODE_PATHS`, with a hash of their uncommitted changes when there are
+        any (``"unknown"`` outside a git checkout)
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("log", "-1", "--format=%H", "--", *CODE_PATHS).strip()
+        diff = git("diff", "HEAD", "--", *CODE_PATHS) + git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+{hashlib.sha1(diff.encode()).hexdigest()[:12]}" if diff else commit
+
+
+def _job_key(job: dict[str, Any]) -> str:
+    return json.dumps(job, sort_keys=True)
+
+
+def run_jobs(fn: Callable[..., T], jobs: Sequence[dict[str, Any]], workers: int, store: bool = True) -> list[T]:
+    """
+    Run independent single-threaded jobs ``fn(**job)`` on ``workers`` processes (each result is the same as run alone).
+
+    With ``store``, each finished job's result is appended to ``benchmarks/.runs/<script>.jsonl`` as soon as it is
+    known, with :func:`code_version`, and jobs already stored for the same code version are not run again: a long
+    benchmark that is interrupted, or spread over several sessions, goes on from where it stopped when given the same
+    command again.
+
+    :param fn: a module-level function (processes are spawned), returning JSON-serialisable results
+    :param jobs: its keyword arguments, one dict per job
+    :param workers: processes
+    :param store: keep and reuse finished runs
+    :return: the results, in the order of ``jobs``
+    """
+    version, path = code_version(), RUNS_DIR / f"{Path(sys.argv[0]).stem}.jsonl"
+    done: dict[str, Any] = {}
+    if store and version != "unknown" and path.is_file():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry["version"] == version and entry["fn"] == fn.__name__:
+                done[_job_key(entry["job"])] = entry["result"]
+    todo = [job for job in jobs if _job_key(job) not in done]
+    if len(todo) < len(jobs):
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done for this code ({path}), {len(todo)} to go")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, **job): job for job in todo}
+        for future in as_completed(futures):
+            job, result = futures[future], future.result()
+            done[_job_key(job)] = result
+            if store and version != "unknown":
+                path.parent.mkdir(exist_ok=True)
+                with path.open("a") as f:
+                    f.write(json.dumps({"version": version, "fn": fn.__name__, "job": job, "result": result}) + "\n")
+    return [done[_job_key(job)] for job in jobs]
 
 
 def timed(fn: Callable[[], Any]) -> float:

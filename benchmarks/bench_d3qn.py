@@ -10,7 +10,8 @@ Parts (``--parts``, all by default):
   (mean of all evaluations) and the mean of the last 4 evaluations, per seed and as medians. Targets: D3QN's median
   area >= 1.3x DQN's, D3QN's median last-4 mean >= 475.
 - ``final``: mean deterministic return (``--eval-episodes`` episodes) after each algorithm's zoo budget on
-  ``--final-envs`` (LunarLander-v3 only when Box2D is installed; DQN's LunarLander config comes from rl_zoo3).
+  ``--final-envs`` (LunarLander-v3 only when Box2D is installed; DQN's LunarLander config comes from rl_zoo3). Finished
+  runs are kept in ``benchmarks/.runs/`` and reused by the same command for the same code (:func:`_common.run_jobs`).
 - ``ablation``: CartPole-v1 with the zoo's DQN hyperparameters: DQN, then each of double Q, dueling, PER, 3-step
   returns alone, then all four; the same two figures.
 
@@ -21,16 +22,14 @@ Parts (``--parts``, all by default):
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import statistics
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import anchor_config, eval_callback, evaluate, evaluations, interleaved, report, timed
+from _common import anchor_config, eval_callback, evaluate, evaluations, interleaved, report, run_jobs, timed
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 
@@ -161,14 +160,14 @@ def part_final(args: argparse.Namespace) -> None:
             print(f"skipping {env_id}: {exc}")
             continue
         jobs = [
-            (env_id, name, seed, args.final_steps, args.eval_episodes) for seed in args.final_seeds for name in ("d3qn", "dqn")
+            dict(env_id=env_id, name=name, seed=seed, steps=args.final_steps, eval_episodes=args.eval_episodes)
+            for seed in args.final_seeds
+            for name in ("d3qn", "dqn")
         ]
-        # Runs are independent and single-threaded: --workers processes take them in turn (same results as one by one).
-        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            values = list(pool.map(final_return, *zip(*jobs, strict=True)))
+        values = run_jobs(final_return, jobs, args.workers, store=not args.no_record)
         finals: dict[str, dict[int, float]] = {"d3qn": {}, "dqn": {}}
-        for (_, name, seed, _, _), value in zip(jobs, values, strict=True):
-            finals[name][seed] = value
+        for job, value in zip(jobs, values, strict=True):
+            finals[job["name"]][job["seed"]] = value
         medians = {name: statistics.median(values.values()) for name, values in finals.items()}
         report(
             f"D3QN vs DQN final evaluation ({env_id}, zoo configs and budgets, {len(args.final_seeds)} seeds)",

@@ -2,7 +2,9 @@
 MinAtar Breakout against DQN with the shared hyperparameters equal, and training throughput.
 
 Parts (``--parts``, all by default); every run is independent and single-threaded, and ``--workers`` processes take
-them in turn (the same results as one by one):
+them in turn (the same results as one by one). Each finished training run of ``final`` and ``minatar`` is kept in
+``benchmarks/.runs/`` (:func:`_common.run_jobs`): the same command, given again for the same code, runs only what an
+interrupted run had not finished, so a part longer than a sitting can be completed in several.
 
 - ``final``: per env of ``--final-envs``, each algorithm trained with its zoo config for its zoo budget (ours from
   ``zoo_configs/``, DQN's and QR-DQN's from rl_zoo3 where ours has no entry), then a deterministic evaluation of
@@ -23,14 +25,12 @@ them in turn (the same results as one by one):
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import statistics
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import gymnasium as gym
 import torch as th
-from _common import anchor_config, evaluate, interleaved, report, timed
+from _common import anchor_config, evaluate, interleaved, report, run_jobs, timed
 
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
@@ -56,10 +56,11 @@ def final_return(algo: str, env_id: str, seed: int, steps: int | None, eval_epis
 
 def run_finals(jobs: list[tuple[str, str, int]], args: argparse.Namespace) -> dict[tuple[str, str], dict[int, float]]:
     """Run ``(algo, env_id, seed)`` jobs on ``--workers`` processes; :return: ``(algo, env_id) -> seed -> return``"""
-    columns = [[algo for algo, _, _ in jobs], [env for _, env, _ in jobs], [seed for _, _, seed in jobs]]
-    steps, episodes = [args.final_steps] * len(jobs), [args.eval_episodes] * len(jobs)
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        values = list(pool.map(final_return, *columns, steps, episodes))
+    kwargs = [
+        dict(algo=algo, env_id=env_id, seed=seed, steps=args.final_steps, eval_episodes=args.eval_episodes)
+        for algo, env_id, seed in jobs
+    ]
+    values = run_jobs(final_return, kwargs, args.workers, store=not args.no_record)
     finals: dict[tuple[str, str], dict[int, float]] = {}
     for (algo, env_id, seed), value in zip(jobs, values, strict=True):
         finals.setdefault((algo, env_id), {})[seed] = value
