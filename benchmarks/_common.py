@@ -110,9 +110,10 @@ def run_jobs(fn: Callable[..., T], jobs: Sequence[dict[str, Any]], workers: int,
     :param store: keep and reuse finished runs
     :return: the results, in the order of ``jobs``
     """
-    version, path = code_version(), RUNS_DIR / f"{Path(sys.argv[0]).stem}.jsonl"
+    version = code_version() if store else "unknown"
+    keep, path = version != "unknown", RUNS_DIR / f"{Path(sys.argv[0]).stem}.jsonl"
     done: dict[str, Any] = {}
-    if store and version != "unknown" and path.is_file():
+    if keep and path.is_file():
         for line in path.read_text().splitlines():
             entry = json.loads(line)
             if entry["version"] == version and entry["fn"] == fn.__name__:
@@ -125,7 +126,7 @@ def run_jobs(fn: Callable[..., T], jobs: Sequence[dict[str, Any]], workers: int,
         for future in as_completed(futures):
             job, result = futures[future], future.result()
             done[_job_key(job)] = result
-            if store and version != "unknown":
+            if keep:
                 path.parent.mkdir(exist_ok=True)
                 with path.open("a") as f:
                     f.write(json.dumps({"version": version, "fn": fn.__name__, "job": job, "result": result}) + "\n")

@@ -94,10 +94,8 @@ def action_noise(noise_type: str, noise_std: float | Sequence[float] | np.ndarra
     :return: the noise, zero mean
     :raises ConfigError: for an unknown ``noise_type``
     """
-    if noise_type not in _NOISES:
-        raise ConfigError(f"noise_type: expected one of {', '.join(_NOISES)}, got {noise_type!r}")
-    sigma = np.asarray(noise_std, dtype=np.float64) * np.ones(n_actions)
-    return _NOISES[noise_type](mean=np.zeros(n_actions), sigma=sigma)
+    noise_class = _NOISES[str(_noise_type(noise_type, "noise_type"))]  # a str is checked and stripped, never None
+    return noise_class(mean=np.zeros(n_actions), sigma=np.asarray(noise_std, dtype=np.float64) * np.ones(n_actions))
 
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:

@@ -72,7 +72,7 @@ def _train_argv(argv: list[str]) -> list[str]:
     return [*argv, "--conf-file", str(path)]
 
 
-def _register_env(argv: list[str]) -> None:
+def _check_env(argv: list[str]) -> None:
     """
     Check the zoo's ``--env`` before the zoo runs: the ids of its package are registered (MinAtar, Atari:
     :func:`~sb3_ext.config.check_env_id`), which the zoo looks up in gymnasium's registry before it makes the env, and
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def command_() -> int:
-        _register_env(rest)
+        _check_env(rest)
         return _run_script(script, command, _train_argv(rest) if command == "train" else rest)
 
     return run_command(PROG, command_)

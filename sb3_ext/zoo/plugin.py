@@ -26,7 +26,6 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-
 from sb3_ext.common.safe_eval import safe_eval
 from sb3_ext.config import action_noise, constructor_defaults
 from sb3_ext.registry import algo_keys, get_algo
