@@ -200,12 +200,17 @@ def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(
     tmp_path: Path, fast_space: Callable[[str], str], running_trial: Callable[..., optuna.trial.FrozenTrial]
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'c.db'}"
-    # Trials far longer than the wait for one to start (the Ctrl-C comes during the first, so this costs nothing): with
-    # short ones a loaded machine could finish them all before the signal.
     argv = cli(
-        tmp_path, fast_space(), "--n-trials", "3", "--storage", storage, "--n-timesteps", "500000", "--n-evaluations", "20"
+        tmp_path, fast_space(), "--n-trials", "3", "--storage", storage, "--n-timesteps", "20000", "--n-evaluations", "20"
     )
-    proc = subprocess.Popen([sys.executable, "-m", "tuning", *argv], stderr=subprocess.PIPE, text=True)
+    # Ctrl-C in a terminal: the worker starts with SIGINT's default action, whatever this process inherited (a shell
+    # starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuning", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     trial = running_trial(storage, "ppo-CartPole-v1", proc.pid)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
