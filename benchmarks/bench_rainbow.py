@@ -17,6 +17,11 @@ interrupted run had not finished, so a part longer than a sitting can be complet
 - ``throughput``: Rainbow (all six parts) and DQN with identical shared hyperparameters (the zoo's DQN CartPole-v1
   config), trained alternately for ``--throughput-steps`` steps, ``--throughput-rounds`` times; target ratio >= 0.6.
   With ``--throughput-variants``, Rainbow with each part switched off in turn is timed too (what each part costs).
+  Then, what one gradient step costs (batch 64, after ``learning_starts``): SB3 DQN's ``train``, Rainbow's ``train``
+  and :class:`PlainRainbow`, the same six parts' arithmetic written as a lean plain PyTorch loop without SB3, on a
+  fixed batch and with prioritized replay (bounds on what an eager-PyTorch Rainbow can reach against SB3's DQN on
+  this machine), each as it ships and again with denormal floats flushed to zero for all (``torch.set_flush_denormal``;
+  Adam's moments of dead units decay through the denormal range, which x86 CPUs compute slowly).
 
     python benchmarks/bench_rainbow.py [--parts final minatar throughput] [--final-envs CartPole-v1 ...]
                                        [--seeds 0 1 2 3 4] [--few-seeds 0 1 2] [--workers 2] [--smoke] [--no-record]
@@ -30,13 +35,19 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch as th
+from gymnasium import spaces
 from _common import anchor_config, evaluate, interleaved, report, run_jobs, timed
 
 from stable_baselines3.common.buffers import NStepReplayBuffer
+from torch import nn
+from torch.nn import functional as F
 
-from sb3_ext import Rainbow
+from sb3_ext import PrioritizedReplayBuffer, Rainbow
 from sb3_ext.common.env_util import make_env
+from sb3_ext.common.torch_layers import NoisyLinear, reset_noise
+from sb3_ext.rainbow.rainbow import project_distribution
 
 #: Algorithms of the final part per env: all four on the envs with 5 seeds, Rainbow and DQN on the others
 FULL = ("rainbow", "d3qn", "dqn", "qrdqn")
@@ -165,13 +176,139 @@ def part_throughput(args: argparse.Namespace) -> None:
     sps = {name: args.throughput_steps / statistics.median(values) for name, values in times.items()}
     ratio = sps["rainbow"] / sps["dqn"]
     others = ", ".join(f"{name} {sps[name] / sps['dqn']:.2f}" for name in variants if name != "rainbow")
+    steps = gradient_step_times(build, args.step_rounds)
+    names = ("rainbow", "plain", "plain_replay")
+    step_ratios = {mode: {name: ms["dqn"] / ms[name] for name in names} for mode, ms in steps.items()}
+
+    def step_summary(mode: str) -> str:
+        ms, ratios = steps[mode], step_ratios[mode]
+        return f"DQN {ms['dqn']:.2f}, " + ", ".join(f"{name} {ms[name]:.2f} ({ratios[name]:.2f})" for name in names)
+
     report(
         "Rainbow vs DQN training throughput (CartPole-v1, zoo DQN hyperparameters)",
-        {"steps_per_s": sps, "ratio": ratio, "times": times},
+        {"steps_per_s": sps, "ratio": ratio, "times": times, "gradient_step_ms": steps, "gradient_step_ratios": step_ratios},
         f"Rainbow {sps['rainbow']:.0f} steps/s, DQN {sps['dqn']:.0f} steps/s, ratio {ratio:.2f} (target >= 0.6)"
-        + (f"; ratio to DQN with one part off: {others}" if others else ""),
+        + (f"; ratio to DQN with one part off: {others}" if others else "")
+        + f"; one gradient step in ms (ratio to DQN's), as shipped: {step_summary('as shipped')}; with denormals "
+        f"flushed in all: {step_summary('denormals flushed')} (plain: PlainRainbow on a fixed batch, plain_replay: "
+        "with prioritized sampling and priority updates)",
         record=not args.no_record,
     )
+
+
+class PlainRainbow:
+    """
+    Rainbow's gradient step written as a plain PyTorch loop (as CleanRL writes its agents), the leanest we found, to
+    bound what any eager-PyTorch Rainbow can cost: the network of the zoo's DQN CartPole-v1 config (4-256-256, ReLU)
+    with dueling categorical streams (51 atoms) kept as the rows of one noisy layer whose noisy weights are formed
+    before one matrix product, and per step new noise in both networks, the target network's distributions, the online
+    network's expected Q-values of the next observations (double Q), the projection, the online log-probabilities, the
+    cross-entropy weighted per sample, backward, gradient clipping and Adam; no logging. Without ``replay`` the batch is
+    a fixed set of tensors (no sampling, which DQN's step includes, and no priorities), so its step is cheaper than any
+    complete Rainbow's; with ``replay`` each batch is sampled from sb3-ext's prioritized 3-step buffer (filled with
+    random transitions) and its priorities are updated.
+
+    :param replay: sample every batch from a prioritized replay buffer and update its priorities
+    :param batch_size: batch size
+    :param n_actions: number of actions
+    :param n_atoms: number of atoms
+    """
+
+    def __init__(self, replay: bool, batch_size: int = 64, n_actions: int = 2, n_atoms: int = 51) -> None:
+        self.online, self.target = self._net(n_actions, n_atoms), self._net(n_actions, n_atoms)
+        self.target.load_state_dict(self.online.state_dict())
+        self.optimizer = th.optim.Adam(self.online.parameters(), lr=2.3e-3)
+        self.support = th.linspace(0.0, 100.0, n_atoms)
+        self.n_actions, self.n_atoms, self.batch_size = n_actions, n_atoms, batch_size
+        self.buffer: PrioritizedReplayBuffer | None = None
+        if replay:
+            self.buffer = PrioritizedReplayBuffer(
+                10_000, spaces.Box(-5.0, 5.0, (4,)), spaces.Discrete(n_actions), "cpu", n_steps=3, alpha=0.5, beta=0.4
+            )
+            rng = np.random.default_rng(0)
+            for _ in range(5_000):
+                obs, next_obs = rng.normal(size=(2, 1, 4)).astype(np.float32)
+                done = rng.random(1) < 0.05
+                self.buffer.add(obs, next_obs, rng.integers(n_actions, size=(1, 1)), np.ones(1), done, [{}])
+        size = (batch_size, 1)
+        self.fixed = (th.randn(batch_size, 4), th.randint(0, n_actions, size), th.randn(batch_size, 4))
+        self.fixed += ((th.rand(size) < 0.05).float(), th.rand(size), th.full(size, 0.99**3), th.rand(size))
+
+    def _batch(self) -> tuple[tuple[th.Tensor, ...], np.ndarray | None]:
+        """:return: observations, actions, next observations, dones, rewards, discounts, weights; the indices"""
+        if self.buffer is None:
+            return self.fixed, None
+        data = self.buffer.sample(self.batch_size)
+        assert data.discounts is not None
+        return (*data[:5], data.discounts, data.weights), data.indices
+
+    @staticmethod
+    def _net(n_actions: int, n_atoms: int) -> nn.ModuleDict:
+        body = nn.Sequential(nn.Linear(4, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU())
+        return nn.ModuleDict(dict(body=body, head=NoisyLinear(256, (1 + n_actions) * n_atoms)))
+
+    def _logits(self, net: nn.ModuleDict, obs: th.Tensor) -> th.Tensor:
+        head = net["head"]
+        out = F.linear(net["body"](obs), head.weight, head.bias).view(-1, 1 + self.n_actions, self.n_atoms)
+        value, advantage = out[:, :1], out[:, 1:]
+        return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+    def train(self, gradient_steps: int) -> None:
+        """:param gradient_steps: number of gradient steps"""
+        atoms = (-1, 1, self.n_atoms)
+        for _ in range(gradient_steps):
+            (obs, actions, next_obs, dones, rewards, discounts, weights), indices = self._batch()
+            reset_noise(self.online)
+            reset_noise(self.target)
+            with th.no_grad():
+                next_probabilities = th.softmax(self._logits(self.target, next_obs), dim=-1)
+                next_q = th.softmax(self._logits(self.online, next_obs), dim=-1) @ self.support
+                picked = next_probabilities.gather(1, next_q.argmax(dim=1).view(-1, 1, 1).expand(atoms)).squeeze(1)
+                target = project_distribution(picked, rewards, dones, discounts, self.support)
+            log_probabilities = th.log_softmax(self._logits(self.online, obs), dim=-1)
+            actions = actions.long().view(-1, 1, 1).expand(atoms)
+            cross_entropy = -(target * log_probabilities.gather(1, actions).squeeze(1)).sum(dim=1)
+            loss = (weights.view(-1) * cross_entropy).mean()
+            if self.buffer is not None and indices is not None:
+                self.buffer.update_priorities(indices, cross_entropy.detach().numpy())
+            loss.item()
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.online.parameters(), 10.0)
+            self.optimizer.step()
+
+
+def gradient_step_times(build: Callable[[dict[str, Any] | None], Any], rounds: int) -> dict[str, dict[str, float]]:
+    """
+    Median milliseconds of one gradient step (batch 64) of SB3's DQN, Rainbow (both built by ``build`` and trained to
+    ``learning_starts`` first) and :class:`PlainRainbow` (on a fixed batch and with prioritized replay), timed
+    alternately over ``rounds`` rounds of 200 steps, as they ship and with denormals flushed to zero in all. Flushing
+    resets the optimizers' denormal moments to zero, so the measurements as shipped come first, on fresh models.
+
+    :param build: the throughput part's model builder (None: DQN; a dict: Rainbow with those changes)
+    :param rounds: rounds per mode
+    :return: mode -> name -> milliseconds
+    """
+    dqn, rainbow = build(None), build({})
+    for model in (dqn, rainbow):
+        model.learn(2_000)  # past learning_starts, and Adam's moments of dead units decaying as in a real run
+    plain, plain_replay = PlainRainbow(replay=False), PlainRainbow(replay=True)
+    for reference in (plain, plain_replay):
+        reference.train(2_000)
+    steps = 200
+    trains: dict[str, Callable[[], Any]] = {
+        "dqn": lambda: dqn.train(steps, dqn.batch_size),
+        "rainbow": lambda: rainbow.train(steps, rainbow.batch_size),
+        "plain": lambda: plain.train(steps),
+        "plain_replay": lambda: plain_replay.train(steps),
+    }
+    results = {}
+    for mode in ("as shipped", "denormals flushed"):
+        th.set_flush_denormal(mode == "denormals flushed")
+        times = interleaved({name: (lambda train=train: timed(train)) for name, train in trains.items()}, rounds)
+        results[mode] = {name: 1000 * statistics.median(values) / steps for name, values in times.items()}
+    th.set_flush_denormal(False)
+    return results
 
 
 def _installed(env_id: str) -> bool:
@@ -197,13 +334,14 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=20_000)
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-variants", action="store_true", help="also time Rainbow with one part off at a time")
+    parser.add_argument("--step-rounds", type=int, default=7, help="rounds of 200 gradient steps per algorithm and mode")
     parser.add_argument("--workers", type=int, default=1, help="processes for the training runs")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets to check the script (implies --no-record)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         args.seeds, args.few_seeds, args.final_steps, args.eval_episodes = [0], [0], 600, 2
-        args.throughput_steps, args.throughput_rounds, args.no_record = 1_500, 1, True
+        args.throughput_steps, args.throughput_rounds, args.step_rounds, args.no_record = 1_500, 1, 1, True
     th.set_num_threads(1)
     gym.logger.min_level = 40  # (MinAtar's envs make gymnasium's checker warn about their boolean boxes)
     for part in args.parts:
