@@ -8,14 +8,15 @@ interrupted run had not finished, so a part longer than a sitting can be complet
 
 - ``final``: per env of ``--final-envs``, each algorithm trained with its zoo config for its zoo budget (ours from
   ``zoo_configs/``, DQN's and QR-DQN's from rl_zoo3 where ours has no entry), then a deterministic evaluation of
-  ``--eval-episodes`` episodes; median and worst seed per algorithm. CartPole-v1 and Acrobot-v1: Rainbow, D3QN, DQN and
-  QR-DQN with ``--seeds`` (5); LunarLander-v3 and MountainCar-v0: Rainbow and DQN with ``--few-seeds`` (3). Targets:
-  Rainbow's median at least every anchor's on each env; no Rainbow seed below -100 on Acrobot-v1; LunarLander-v3
-  median >= 200.
+  ``--eval-episodes`` episodes (10 by default); median and worst seed per algorithm. CartPole-v1 and Acrobot-v1:
+  Rainbow, D3QN, DQN and QR-DQN with ``--seeds`` (5); LunarLander-v3 and MountainCar-v0: Rainbow and DQN with
+  ``--few-seeds`` (3). Targets: Rainbow's median at least every anchor's on each env; no Rainbow seed below -100 on
+  Acrobot-v1; LunarLander-v3 median >= 200.
 - ``minatar``: MinAtar/Breakout-v1 (pip extra ``minatar``), Rainbow and DQN from their zoo entries (the same shared
   hyperparameters), ``--few-seeds`` seeds at the entries' budget (300k steps); target: Rainbow's median final >= 1.5x DQN's.
-  Give it ``--eval-episodes 100``: at these scores 10 episodes are coarse (the same seeds of the train_freq 4
-  entries scored a ratio of 1.40 on 10 episodes, 1.06 on 100). About 110 minutes with ``--workers 2`` on 2 cores.
+  Its evaluations take 100 episodes unless ``--eval-episodes`` says otherwise: at these scores 10 are coarse (the
+  same seeds of the train_freq 4 entries scored a ratio of 1.40 on 10 episodes, 1.06 on 100). About 110 minutes with
+  ``--workers 2`` on 2 cores.
 - ``throughput``: Rainbow (all six parts) and DQN with identical shared hyperparameters (the zoo's DQN CartPole-v1
   config), trained alternately for ``--throughput-steps`` steps, ``--throughput-rounds`` times; target ratio >= 0.6.
   With ``--throughput-variants``, Rainbow with each part switched off in turn is timed too (what each part costs).
@@ -73,10 +74,20 @@ def final_return(algo: str, env_id: str, seed: int, steps: int | None, eval_epis
     return value
 
 
-def run_finals(jobs: list[tuple[str, str, int]], args: argparse.Namespace) -> dict[tuple[str, str], dict[int, float]]:
-    """Run ``(algo, env_id, seed)`` jobs on ``--workers`` processes; :return: ``(algo, env_id) -> seed -> return``"""
+def run_finals(
+    jobs: list[tuple[str, str, int]], args: argparse.Namespace, eval_episodes: int
+) -> dict[tuple[str, str], dict[int, float]]:
+    """
+    Run ``(algo, env_id, seed)`` jobs on ``--workers`` processes.
+
+    :param jobs: the runs
+    :param args: the command line
+    :param eval_episodes: episodes of each final evaluation where ``--eval-episodes`` is not given
+    :return: ``(algo, env_id) -> seed -> return``
+    """
+    episodes = eval_episodes if args.eval_episodes is None else args.eval_episodes
     kwargs = [
-        dict(algo=algo, env_id=env_id, seed=seed, steps=args.final_steps, eval_episodes=args.eval_episodes)
+        dict(algo=algo, env_id=env_id, seed=seed, steps=args.final_steps, eval_episodes=episodes)
         for algo, env_id, seed in jobs
     ]
     values = run_jobs(final_return, kwargs, args.workers, store=not args.no_record)
@@ -118,7 +129,7 @@ def part_final(args: argparse.Namespace) -> None:
         for seed in (args.seeds if env_id in FULL_ENVS else args.few_seeds)
         for algo in (FULL if env_id in FULL_ENVS else ("rainbow", "dqn"))
     ]
-    finals = run_finals(jobs, args)
+    finals = run_finals(jobs, args, eval_episodes=10)
     for env_id in envs:
         algos = FULL if env_id in FULL_ENVS else ("rainbow", "dqn")
         n_seeds = len(args.seeds if env_id in FULL_ENVS else args.few_seeds)
@@ -131,7 +142,8 @@ def part_minatar(args: argparse.Namespace) -> None:
     env_id = "MinAtar/Breakout-v1"
     if not _installed(env_id):
         return
-    finals = run_finals([(algo, env_id, seed) for seed in args.few_seeds for algo in ("rainbow", "dqn")], args)
+    jobs = [(algo, env_id, seed) for seed in args.few_seeds for algo in ("rainbow", "dqn")]
+    finals = run_finals(jobs, args, eval_episodes=100)
     rainbow, dqn = summarise(finals[("rainbow", env_id)]), summarise(finals[("dqn", env_id)])
     ratio = rainbow["median"] / dqn["median"] if dqn["median"] > 0 else float("inf")
     report(
@@ -332,7 +344,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds on CartPole and Acrobot")
     parser.add_argument("--few-seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds on the other envs and MinAtar")
     parser.add_argument("--final-steps", type=int, default=None, help="override the zoo budgets (smoke runs)")
-    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-episodes", type=int, default=None, help="per final evaluation (10 in final, 100 in minatar)")
     parser.add_argument("--throughput-steps", type=int, default=20_000)
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-variants", action="store_true", help="also time Rainbow with one part off at a time")
