@@ -30,6 +30,10 @@ def discounted_returns(rewards: np.ndarray, dones: np.ndarray, bootstrap_values:
     Steps after an env's last ``done`` belong to an episode that has not finished: their returns are those of an
     episode cut there without bootstrap, and a caller that wants Monte-Carlo returns must not use them.
 
+    The sums are taken in float64. A return smaller in magnitude than float32's smallest normal number (about
+    ``1.2e-38``, e.g. a reward discounted by ``gamma ** k`` for a small ``gamma`` and a long episode) is set to
+    exactly 0, so no subnormal number is ever made and nothing underflows, even under ``np.seterr(all="raise")``.
+
     :param rewards: rewards, shape ``(n_steps, n_envs)``
     :param dones: whether an episode ended at that step (terminated or truncated), shape ``(n_steps, n_envs)``
     :param bootstrap_values: value added (discounted) after an episode's last step, shape ``(n_steps, n_envs)``;
@@ -40,11 +44,19 @@ def discounted_returns(rewards: np.ndarray, dones: np.ndarray, bootstrap_values:
     rewards = np.asarray(rewards, dtype=np.float64)
     dones = np.asarray(dones, dtype=bool)
     bootstrap_values = np.asarray(bootstrap_values, dtype=np.float64)
+    smallest_normal = float(np.finfo(np.float32).tiny)
     returns = np.zeros_like(rewards)
     next_return = np.zeros(rewards.shape[1:], dtype=np.float64)
-    for step in reversed(range(len(rewards))):
-        next_return = rewards[step] + gamma * np.where(dones[step], bootstrap_values[step], next_return)
-        returns[step] = next_return
+    # With returns flushed to 0 below float32's smallest normal, a product gamma * G (or gamma * b, b a float32) can
+    # underflow only for gamma < 2 ** -873. Ignoring that underflow is harmless: it means the product was rounded to
+    # a float64 subnormal or 0, an absolute error under 2 ** -1074, far below float32's smallest step (2 ** -149).
+    with np.errstate(under="ignore"):
+        for step in reversed(range(len(rewards))):
+            next_return = rewards[step] + gamma * np.where(dones[step], bootstrap_values[step], next_return)
+            next_return[np.abs(next_return) < smallest_normal] = 0.0
+            returns[step] = next_return
+    # Every return is 0 or at least float32's smallest normal in magnitude: the cast cannot underflow. (It can
+    # overflow, where a return exceeds float32's range, and then it should raise.)
     return returns.astype(np.float32)
 
 

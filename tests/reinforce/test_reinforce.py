@@ -121,6 +121,28 @@ def test_discounted_returns_by_hand() -> None:
     assert returns.dtype == np.float32
 
 
+def test_discounted_returns_never_underflow() -> None:
+    # gamma=0.01 over 500 steps discounts a reward by up to 1e-998: far below float32 (and float64) range. Env 0 is
+    # rewarded 1 at its last step only, env 1 ends with a bootstrap value of 5 and no reward.
+    n_steps, gamma = 500, 0.01
+    rewards = np.zeros((n_steps, 2), dtype=np.float32)
+    rewards[-1, 0] = 1.0
+    dones = np.zeros((n_steps, 2), dtype=bool)
+    dones[-1] = True
+    bootstrap = np.zeros((n_steps, 2), dtype=np.float32)
+    bootstrap[-1, 1] = 5.0
+    with np.errstate(all="raise"):  # as np.seterr(all="raise"), restored on exit
+        returns = discounted_returns(rewards, dones, bootstrap, gamma=gamma)
+    assert returns.dtype == np.float32
+    steps_to_go = np.arange(n_steps - 1, -1, -1)
+    exact = np.stack([gamma**steps_to_go, 5.0 * gamma ** (steps_to_go + 1)], axis=1)  # (Python floats: 0 on underflow)
+    expected = np.where(exact >= np.finfo(np.float32).tiny, exact, 0.0)  # what float32 holds, without subnormals
+    nonzero = expected != 0
+    assert nonzero[-19:].all() and not nonzero[:-20].any()  # gamma ** 19 is float32-normal, gamma ** 20 is not
+    np.testing.assert_array_equal(returns[~nonzero], 0.0)
+    np.testing.assert_allclose(returns[nonzero], expected[nonzero], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("baseline", "normalize_advantage"), [("none", False), ("mean", False), ("value", False), ("value", True)]
 )
@@ -346,6 +368,29 @@ def test_learns_cartpole() -> None:
     assert model.num_timesteps < budget, f"best evaluation {evaluation.best_mean_reward} within {budget} steps"
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=10, seed=200), n_eval_episodes=50)
     assert mean >= 475
+
+
+@pytest.fixture
+def float_errors_raise() -> Any:
+    """Run the test under ``np.seterr(all="raise")``, as some users and SB3's own tests do; restore the setting after."""
+    old = np.seterr(all="raise")
+    try:
+        yield
+    finally:
+        np.seterr(**old)
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+@pytest.mark.usefixtures("float_errors_raise")
+def test_learns_under_np_seterr_raise(n_envs: int) -> None:
+    env = "CartPole-v1" if n_envs == 1 else make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=2, seed=0).learn(300)
+    assert model._n_updates >= 2
+    # Sparse rewards discounted hard: returns far below float32's range, which used to raise in discounted_returns
+    env = make_vec_env(lambda: ScriptedEnv([[0.0] * 99 + [1.0]]), n_envs=n_envs, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=2, gamma=0.01, seed=0).learn(400)
+    assert model._n_updates >= 2
+    assert model.rollout_buffer.returns.min() == 0.0
 
 
 def test_learns_continuous_actions_with_4_envs() -> None:
