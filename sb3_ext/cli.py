@@ -97,7 +97,12 @@ def _build_parser() -> argparse.ArgumentParser:
     enjoy.set_defaults(func=_enjoy)
 
     plot = sub.add_parser("plot", help="evaluation curves of run folders: mean +- std over seeds, one panel per env")
-    plot.add_argument("run_folders", nargs="+", metavar="RUN_FOLDER", help="run folders of train (logs/<algo>/<env>_<n>)")
+    plot.add_argument(
+        "run_folders",
+        nargs="+",
+        metavar="RUN_FOLDER",
+        help="run folders of train (logs/<algo>/<env>_<n>), or folders holding them at any depth (logs/)",
+    )
     plot.add_argument("--output", required=True, help="the PNG to write; the aggregated curves go beside it as CSV")
     plot.add_argument("--x", choices=["steps", "time"], default="steps", help="env steps or wall time (default: steps)")
     plot.set_defaults(func=_plot)
@@ -429,10 +434,11 @@ def _enjoy(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     """Plot the evaluation curves of run folders aggregated over seeds (see :func:`sb3_ext.plotting.plot_runs`)."""
-    from sb3_ext.plotting import plot_runs
+    from sb3_ext.plotting import find_run_dirs, plot_runs
 
-    png, csv = plot_runs(args.run_folders, args.output, x=args.x)
-    print(f"Evaluation curves of {len(args.run_folders)} run folders in {png}, aggregated values in {csv}")
+    run_dirs = find_run_dirs(args.run_folders)  # a folder of runs (logs/) stands for the run folders under it
+    png, csv = plot_runs(run_dirs, args.output, x=args.x)
+    print(f"Evaluation curves of {len(run_dirs)} run folders in {png}, aggregated values in {csv}")
     return 0
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "RunEvaluations",
     "aggregate_runs",
     "evaluation_figure",
+    "find_run_dirs",
     "load_run",
     "plot_learning_curve",
     "plot_runs",
@@ -161,6 +162,53 @@ def _wall_times(run_dir: Path, timesteps: np.ndarray) -> np.ndarray:
     inside = np.interp(timesteps, at_step, at_time)
     beyond = at_time[-1] * timesteps / at_step[-1]  # after the last finished episode: at the run's mean pace
     return np.where(timesteps <= at_step[-1], inside, beyond)
+
+
+def _is_run_dir(path: Path) -> bool:
+    """Whether ``path`` is a run folder: one holding the ``run.yml`` that ``train`` writes first (and load_run reads)."""
+    return (path / "run.yml").is_file()
+
+
+def _run_dirs_under(folder: Path) -> list[Path]:
+    """The run folders strictly below ``folder``, sorted; a run folder's own subfolders are not searched, nor are links
+    to folders that are not run folders (a link back up would be searched forever)."""
+    try:
+        children = sorted(folder.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"cannot search {folder} for run folders ({exc.strerror or exc})") from exc
+    found = []
+    for child in children:
+        if child.is_dir() and _is_run_dir(child):
+            found.append(child)
+        elif child.is_dir() and not child.is_symlink():
+            found.extend(_run_dirs_under(child))
+    return found
+
+
+def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """
+    Expand folders of runs into their run folders, as rl_zoo3's plot scripts take a log folder: a path that is a
+    run folder (one that holds a ``run.yml``, as ``train`` writes) is kept, and a folder that is not one is replaced
+    by the run folders found under it, at any depth (``logs/`` gives ``logs/<algo>/<env>_<n>/``), sorted by path.
+    A path that is not a folder is kept as given, for :func:`load_run` to report.
+
+    :param paths: run folders and folders of runs, in any mix
+    :return: the run folders, in the order of ``paths`` (each folder of runs expanded in place)
+    :raises ConfigError: on a folder that is neither a run folder nor holds one
+    """
+    run_dirs: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir() or _is_run_dir(path):
+            run_dirs.append(path)
+            continue
+        found = _run_dirs_under(path)
+        if not found:
+            raise ConfigError(
+                f"{path} is not a run folder and holds no run folder (no run.yml in it or below it; "
+                f"train writes them in logs/<algo>/<env>_<n>/)"
+            )
+        run_dirs.extend(found)
+    return run_dirs
 
 
 def load_run(run_dir: str | Path, wall_time: bool = False) -> RunEvaluations:

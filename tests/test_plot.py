@@ -14,7 +14,7 @@ from matplotlib.collections import PolyCollection
 
 from sb3_ext.cli import main
 from sb3_ext.errors import ConfigError
-from sb3_ext.plotting import CSV_COLUMNS, RunEvaluations, aggregate_runs, evaluation_figure, load_run
+from sb3_ext.plotting import CSV_COLUMNS, RunEvaluations, aggregate_runs, evaluation_figure, find_run_dirs, load_run
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +128,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert not out.parent.exists()
 
 
-def _fake_run(folder: Path, timesteps: list[int], monitors: dict[str, str]) -> Path:
-    folder.mkdir()
-    (folder / "run.yml").write_text(yaml.safe_dump({"algo": "ppo", "env_id": "CartPole-v1", "seed": 0, "n_timesteps": 20}))
-    results = np.arange(2 * len(timesteps), dtype=float).reshape(-1, 2)
+def _fake_run(folder: Path, timesteps: list[int], monitors: dict[str, str], algo: str = "ppo", seed: int = 0) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "run.yml").write_text(yaml.safe_dump({"algo": algo, "env_id": "CartPole-v1", "seed": seed, "n_timesteps": 20}))
+    results = np.arange(2 * len(timesteps), dtype=float).reshape(-1, 2) * (1 + seed)
     np.savez(folder / "evaluations.npz", timesteps=np.array(timesteps), results=results, ep_lengths=np.ones_like(results))
     for name, text in monitors.items():
         (folder / name).write_text(text)
@@ -141,6 +141,53 @@ def _fake_run(folder: Path, timesteps: list[int], monitors: dict[str, str]) -> P
 def _monitor(t_start: float, episodes: list[tuple[int, float]]) -> str:
     header = "#" + json.dumps({"t_start": t_start, "env_id": "CartPole-v1"}) + "\nr,l,t\n"
     return header + "".join(f"1.0,{length},{t}\n" for length, t in episodes)
+
+
+def _fake_logs(logs: Path) -> list[Path]:
+    """A log folder as train writes it, two algorithms x two seeds, with folders that hold no run beside them."""
+    runs = [
+        _fake_run(logs / algo / f"CartPole-v1_{n}", [4, 8], {}, algo=algo, seed=n) for algo in ("dqn", "ppo") for n in (1, 2)
+    ]
+    (runs[0] / "checkpoints" / "4").mkdir(parents=True)  # a run folder's subfolders are not searched
+    (logs / "tensorboard" / "PPO_1").mkdir(parents=True)  # no run there: left out
+    return runs
+
+
+def test_a_log_folder_stands_for_its_run_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs = tmp_path / "logs"
+    runs = _fake_logs(logs)
+    assert find_run_dirs([logs]) == runs  # sorted: dqn's seeds, then ppo's
+    assert find_run_dirs([runs[3], logs / "dqn", tmp_path / "nothing"]) == [runs[3], *runs[:2], tmp_path / "nothing"]
+
+    assert main(["plot", str(logs), "--output", str(tmp_path / "from_logs.png")]) == 0
+    assert "Evaluation curves of 4 run folders" in capsys.readouterr().out
+    assert main(["plot", *map(str, reversed(runs)), "--output", str(tmp_path / "listed.png")]) == 0
+    from_logs = (tmp_path / "from_logs.csv").read_text()
+    assert from_logs == (tmp_path / "listed.csv").read_text()
+    table = pd.read_csv(tmp_path / "from_logs.csv")
+    assert table.groupby("algo")["n_runs"].first().to_dict() == {"dqn": 2, "ppo": 2}
+
+
+@pytest.mark.parametrize("bad", ["empty_folder", "folder_without_runs"])
+def test_a_folder_with_no_run_exits_2_with_one_line_and_writes_nothing(
+    bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _fake_run(tmp_path / "logs" / "ppo" / "CartPole-v1_1", [4, 8], {})
+    folder = tmp_path / "no_runs"
+    folder.mkdir()
+    if bad == "folder_without_runs":  # folders and files, an evaluations.npz, but no run.yml anywhere
+        shutil.copytree(run.parent, folder / "ppo")
+        (folder / "ppo" / "CartPole-v1_1" / "run.yml").unlink()
+        (folder / "notes.txt").write_text("not a run")
+    out = tmp_path / "out" / "curves.png"
+    capsys.readouterr()
+    assert main(["plot", str(run), str(folder), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sb3-ext: error: {folder} is not a run folder and holds no run folder (no run.yml in it")
+    assert err.count("\n") == 1
+    assert not out.parent.exists()
+    with pytest.raises(ConfigError, match="holds no run folder"):
+        find_run_dirs([folder])
 
 
 def test_wall_times_from_the_monitor_files(tmp_path: Path) -> None:
