@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -24,10 +25,20 @@ _Bootstrap = tuple[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
 def _cpu_device(device: th.device | str) -> str:
-    """``"cpu"`` for the devices a numpy table can live on (``"cpu"``, ``"auto"``); a ``ValueError`` for the others."""
-    if str(device) in ("cpu", "auto"):
-        return "cpu"
-    raise ValueError(f"QLearning keeps its table in numpy on the CPU: device must be 'cpu' or 'auto', got {str(device)!r}")
+    """
+    The device of a numpy table: always ``"cpu"``. Any device is accepted, as SB3's algorithms accept any (and fall
+    back to the CPU without CUDA), so that ``load(path, device="cuda")`` and rl_zoo3's ``--device`` work unchanged.
+
+    :param device: the device asked for
+    :return: ``"cpu"``, with one ``UserWarning`` when ``device`` is neither the CPU nor ``"auto"``
+    """
+    if str(device) != "auto" and th.device(device).type != "cpu":
+        warnings.warn(
+            f"QLearning keeps its Q-table in numpy on the CPU: device {str(device)!r} is ignored, the table stays on the CPU",
+            UserWarning,
+            stacklevel=3,
+        )
+    return "cpu"
 
 
 #: The update rules :class:`QLearning` implements.
@@ -101,8 +112,8 @@ class QLearning(BaseAlgorithm):
     :param policy_kwargs: extra arguments of the policy
     :param verbose: 0 silent, 1 training logs
     :param seed: seed of the exploration and the env
-    :param device: ``"cpu"`` or ``"auto"`` (both mean the CPU: the table is a numpy array updated in place); any
-        other device is refused with a ``ValueError``
+    :param device: any device: the table is a numpy array updated in place, so it stays on the CPU (``"cpu"`` and
+        ``"auto"`` silently; any other device, such as ``"cuda"``, with one ``UserWarning`` saying so)
     :param _init_setup_model: whether to build the table at construction
     """
 
@@ -302,8 +313,16 @@ class QLearning(BaseAlgorithm):
         """
         Act epsilon-greedily and update the table after every step of every env.
 
+        A rollout, in SB3's callback sense, is one step of the vectorised env (one transition per env), the collection
+        round that precedes each update of the table: the callback's ``on_rollout_start`` comes before the step (the
+        table then holds every transition so far), ``update_locals`` and ``on_step`` after it, and ``on_rollout_end``
+        before the table learns from it, as in SB3's ``OffPolicyAlgorithm.collect_rollouts``. A callback that acts at
+        rollout starts (the CLI's checkpoints) thus acts between any two steps, on a table that has learnt from all
+        of the earlier ones.
+
         :param total_timesteps: env steps to train for (summed over envs)
-        :param callback: callback(s) called after every step
+        :param callback: callback(s): ``on_rollout_start``, ``on_step`` and ``on_rollout_end`` at every step of the
+            vectorised env (``on_step`` returning False stops training at once, without ``on_rollout_end``, as SB3)
         :param log_interval: dump the logs every this many episodes (None: never)
         :param tb_log_name: TensorBoard run name
         :param reset_num_timesteps: start counting (and the schedules) from zero
@@ -322,6 +341,7 @@ class QLearning(BaseAlgorithm):
         actions = self._explore(states, self.exploration_rate)
 
         while self.num_timesteps < total_timesteps:
+            callback.on_rollout_start()
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += n_envs
             callback.update_locals(locals())
@@ -336,6 +356,7 @@ class QLearning(BaseAlgorithm):
             if len(ended):
                 boot = self._episodes_ended(ended, dones, infos, boot, eps, log_interval)
             boot_states, boot_rows, boot_actions, terminated = boot
+            callback.on_rollout_end()
             if self.num_timesteps > self.learning_starts:
                 alpha = self.lr_schedule(self._current_progress_remaining)
                 td = self._update(states, actions, rewards, boot_states, boot_rows, boot_actions, terminated, alpha, eps)

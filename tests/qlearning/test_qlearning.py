@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_ext import QLearning, load_zoo_config
+from sb3_ext.cli import main
 from sb3_ext.qlearning.qlearning import sequential_update
+from sb3_ext.runs import checkpoints
 from sb3_ext.wrappers import DiscretizeObservation
 
 
@@ -241,18 +244,50 @@ def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
     assert mean >= 7.0  # near Taxi's optimum (about 8); a random policy gets about -770
 
 
-@pytest.mark.parametrize("device", ["cpu", "auto", th.device("cpu")])
+def table_warnings(caught: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    """:return: the warnings, among ``caught``, that the table stays on the CPU"""
+    return [w for w in caught if issubclass(w.category, UserWarning) and "the table stays on the CPU" in str(w.message)]
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", th.device("cpu"), "cpu:0"])
 def test_device_cpu_or_auto(device: Any) -> None:
-    model = QLearning("TabularPolicy", "FrozenLake-v1", device=device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = QLearning("TabularPolicy", "FrozenLake-v1", device=device)
+    assert not table_warnings(caught)
     assert model.device == th.device("cpu") and model.policy.device == th.device("cpu")
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps", th.device("meta")])
-def test_other_devices_are_refused(device: Any) -> None:
-    with pytest.raises(
-        ValueError, match=rf"QLearning keeps its table in numpy on the CPU: device must be 'cpu' or 'auto', got '{device}'"
-    ):
-        QLearning("TabularPolicy", "FrozenLake-v1", device=device)
+def test_other_devices_warn_once_and_the_table_stays_on_the_cpu(device: Any) -> None:
+    # As SB3's algorithms accept any device (and fall back to the CPU without CUDA): rl_zoo3 passes --device to all
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = QLearning("TabularPolicy", "FrozenLake-v1", initial_q_value=1.0, seed=0, device=device)
+    (warning,) = table_warnings(caught)
+    assert f"device '{device}' is ignored" in str(warning.message)
+    assert model.device == th.device("cpu") and model.policy.device == th.device("cpu")
+    model.learn(500)
+    assert (model.q_table < 1.0).any()  # it learns: optimistic values come down
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_load_on_cuda_warns_once_and_the_table_stays_on_the_cpu(device: str, tmp_path: Path) -> None:
+    # (SB3's own test_save_load loads every model with "cuda"; its load_from_zip_file maps the file's tensors to the
+    # device, falling back to the CPU without CUDA, so only CUDA is checked here: "mps" fails there for every algorithm)
+    model = QLearning("TabularPolicy", "FrozenLake-v1", initial_q_value=1.0, seed=0).learn(500)
+    model.save(tmp_path / "model.zip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = QLearning.load(tmp_path / "model.zip", env=make_vec_env("FrozenLake-v1", seed=1), device=device)
+    assert len(table_warnings(caught)) == 1
+    assert loaded.device == th.device("cpu") and loaded.policy.device == th.device("cpu")
+    np.testing.assert_array_equal(loaded.q_table, model.q_table)
+    obs = np.arange(16)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    loaded.learn(500, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 1000
+    assert not np.array_equal(loaded.q_table, model.q_table)  # the loaded table learns in place
 
 
 def test_multi_binary_observations_index_rows_row_major() -> None:
@@ -314,6 +349,59 @@ def test_callbacks_logger_tensorboard_progress_bar(tmp_path: Path) -> None:
     header = (tmp_path / "log" / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"rollout/ep_rew_mean", "rollout/exploration_rate", "train/td_error", "train/learning_rate"} <= set(header)
     assert list((tmp_path / "log").glob("events.out.tfevents.*"))
+
+
+class RecordEvents(BaseCallback):
+    """Records each rollout start, step and rollout end with the model's step count; ``on_step`` False at ``stop_at``."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        super().__init__()
+        self.stop_at = stop_at
+        self.events: list[tuple[str, int]] = []
+
+    def _on_rollout_start(self) -> None:
+        self.events.append(("start", self.model.num_timesteps))
+
+    def _on_step(self) -> bool:
+        self.events.append(("step", self.model.num_timesteps))
+        return self.model.num_timesteps != self.stop_at
+
+    def _on_rollout_end(self) -> None:
+        self.events.append(("end", self.model.num_timesteps))
+
+    def count(self, kind: str) -> int:
+        return sum(1 for event, _ in self.events if event == kind)
+
+
+def test_a_rollout_is_one_step_of_the_vectorised_env() -> None:
+    model = QLearning("TabularPolicy", make_vec_env("FrozenLake-v1", n_envs=2, seed=0), seed=0)
+    record = RecordEvents()
+    model.learn(6, callback=record)
+    # As SB3's collect_rollouts: on_rollout_start, the step's on_step, on_rollout_end (then the table's update)
+    assert record.events == [
+        *[("start", 0), ("step", 2), ("end", 2)],
+        *[("start", 2), ("step", 4), ("end", 4)],
+        *[("start", 4), ("step", 6), ("end", 6)],
+    ]
+
+    record = RecordEvents()
+    model.learn(1000, callback=record)
+    assert record.count("start") == record.count("step") == record.count("end") == 500
+
+    record = RecordEvents(stop_at=4)  # on_step False stops at once, without on_rollout_end (as SB3)
+    model.learn(1000, callback=record)
+    assert record.events == [("start", 0), ("step", 2), ("end", 2), ("start", 2), ("step", 4)]
+    assert model.num_timesteps == 4
+
+
+def test_cli_save_freq_writes_a_checkpoint_every_save_freq_steps(tmp_path: Path) -> None:
+    # The CLI's checkpoints are saved at rollout starts: they need QLearning's on_rollout_start to come every step
+    args = ["train", "--algo", "qlearning", "--env", "FrozenLake-v1", "-n", "3000", "--save-freq", "1000", "--seed", "0"]
+    assert main([*args, "--eval-freq", "0", "--log-folder", str(tmp_path / "logs"), "--no-progress-bar"]) == 0
+    (run_dir,) = (tmp_path / "logs" / "qlearning").iterdir()
+    found = checkpoints(run_dir)
+    assert [c.steps for c in found] == [1000, 2000, 3000]  # (8 envs: 1000 and 2000 are multiples of 8)
+    assert [QLearning.load(c.file()).num_timesteps for c in found] == [1000, 2000, 3000]
 
 
 def test_set_env_and_tuple_observations() -> None:
