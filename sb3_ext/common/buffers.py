@@ -382,6 +382,15 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         self._write_pending()
         return self._sum_tree.leaves().reshape(self.buffer_size, self.n_envs)
 
+    def mean_priority(self) -> float:
+        """
+        :return: the mean of the stored priorities ``p ** alpha`` (what sampling is proportional to) over the
+            transitions that can be sampled, from the sum tree's total; 0.0 for an empty buffer
+        """
+        self._write_pending()
+        n_rows = self.size() - (1 if self.optimize_memory_usage and self.full else 0)  # (see _write_pending)
+        return self._sum_tree.total() / (n_rows * self.n_envs) if n_rows > 0 else 0.0
+
     def add(
         self,
         obs: np.ndarray,

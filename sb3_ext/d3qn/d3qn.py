@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any, ClassVar, TypeVar
 
@@ -80,8 +79,9 @@ class D3QN(DQN):
     ``n_steps`` returns work with the prioritized buffer and with ``NStepReplayBuffer``; ``n_steps`` and ``gamma`` are
     passed to the buffer. ``Dict`` observations get :class:`~sb3_ext.common.buffers.DictPrioritizedReplayBuffer`.
 
-    Logs ``train/loss``, ``train/td_error`` (mean absolute TD error), for prioritized replay ``train/mean_priority``,
-    ``train/beta`` and ``train/max_priority``, and with noisy layers ``train/noise_std`` (mean ``|sigma|``).
+    Logs ``train/loss``, ``train/td_error`` (mean absolute TD error of the round's batches), for prioritized replay
+    ``train/mean_priority`` (mean priority ``p ** alpha`` over the buffer's transitions), ``train/beta`` and
+    ``train/max_priority``, and with noisy layers ``train/noise_std`` (mean ``|sigma|``).
 
     :param policy: ``"MlpPolicy"``, ``"CnnPolicy"``, ``"MultiInputPolicy"`` (dueling by default) or a policy class
     :param env: the environment (Discrete actions), or its gymnasium id
@@ -189,25 +189,23 @@ class D3QN(DQN):
         if _init_setup_model:
             self._setup_model()
 
-    def _noisy(self) -> bool:
-        """Whether the policy has noisy layers: its ``noisy`` keyword argument, or the policy class's default."""
-        if "noisy" in self.policy_kwargs:
-            return bool(self.policy_kwargs["noisy"])
-        parameter = inspect.signature(self.policy_class).parameters.get("noisy")
-        return parameter is not None and parameter.default is True
-
     def _setup_model(self) -> None:
-        # Noisy layers explore by themselves: epsilon then defaults to 0
-        noisy = self._noisy()
-        if self.exploration_initial_eps is None:
-            self.exploration_initial_eps = 0.0 if noisy else 1.0
-        if self.exploration_final_eps is None:
-            self.exploration_final_eps = 0.0 if noisy else 0.05
         self._configure_replay_buffer()
         with warnings.catch_warnings():
             # SB3 warns that n_steps is ignored with a custom buffer class: here it has been passed to the buffer.
             warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored", category=UserWarning)
             super()._setup_model()
+        # Noisy layers explore by themselves: epsilon then defaults to 0. Whether there are any is read from the policy
+        # built (its class's defaults, and keyword arguments its subclasses forward, are resolved there).
+        if self.exploration_initial_eps is None or self.exploration_final_eps is None:
+            noisy = bool(getattr(self.policy, "noisy", False))
+            if self.exploration_initial_eps is None:
+                self.exploration_initial_eps = 0.0 if noisy else 1.0
+            if self.exploration_final_eps is None:
+                self.exploration_final_eps = 0.0 if noisy else 0.05
+            self.exploration_schedule = LinearSchedule(
+                self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
+            )
         if isinstance(self.replay_buffer, PrioritizedReplayBuffer):
             self.beta_schedule = LinearSchedule(self.replay_buffer.beta, 1.0, 1.0)
 
@@ -283,7 +281,7 @@ class D3QN(DQN):
         self.logger.record("train/loss", np.mean(losses))
         self.logger.record(f"train/{self._error_name()}", np.mean(errors))
         if per is not None:
-            self.logger.record("train/mean_priority", np.mean(errors) + per.eps)
+            self.logger.record("train/mean_priority", per.mean_priority())
             self.logger.record("train/beta", per.beta)
             self.logger.record("train/max_priority", per.max_priority)
         noise_std = mean_noise_std(self.q_net) if noisy else None

@@ -83,8 +83,8 @@ class Rainbow(D3QN):
     ``model.q_net.support`` the atoms and ``model.q_net.reset_noise()`` new noise.
 
     Logs ``train/loss``, ``train/cross_entropy`` (mean per-sample loss; ``train/td_error`` with
-    ``distributional=False``), ``train/mean_priority``, ``train/beta``, ``train/max_priority`` and ``train/noise_std``
-    (mean ``|sigma|`` of the noisy layers).
+    ``distributional=False``), ``train/mean_priority`` (over the buffer, as D3QN), ``train/beta``,
+    ``train/max_priority`` and ``train/noise_std`` (mean ``|sigma|`` of the noisy layers).
 
     :param policy: ``"MlpPolicy"``, ``"CnnPolicy"``, ``"MultiInputPolicy"`` or a policy class
     :param env: the environment (Discrete actions), or its gymnasium id

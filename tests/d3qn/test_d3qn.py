@@ -186,6 +186,14 @@ def test_beta_anneals_to_one_and_training_logs() -> None:
     assert 0.4 < betas[0] < 0.45 and betas[-1] > 0.99
     assert records[-1]["train/max_priority"] > 1.0  # TD errors above 1 raised it
     assert records[-1]["train/td_error"] > 0
+    # The mean priority is the buffer's (p ** alpha over every stored transition), not the batch's TD error
+    buffer = model.replay_buffer
+    assert isinstance(buffer, PrioritizedReplayBuffer)
+    model.train(gradient_steps=1, batch_size=model.batch_size)
+    logged = model.logger.name_to_value
+    stored = buffer.priorities()[: buffer.size()]
+    assert logged["train/mean_priority"] == pytest.approx(stored.mean()) == buffer.mean_priority()
+    assert logged["train/mean_priority"] != pytest.approx(logged["train/td_error"] + buffer.eps)
 
 
 # --- ablations and options -------------------------------------------------------------------------------------------
@@ -241,9 +249,13 @@ def test_image_and_dict_observations() -> None:
     image_env = FakeImageEnv(screen_height=36, screen_width=36, action_dim=3)
     model = D3QN("CnnPolicy", image_env, seed=0, learning_starts=20, buffer_size=200, batch_size=4).learn(60)
     assert isinstance(model.q_net, DuelingQNetwork) and isinstance(model.replay_buffer, PrioritizedReplayBuffer)
+    assert not model.policy.noisy and model.exploration_rate == 0.05  # type: ignore[attr-defined]
+    noisy = D3QN("CnnPolicy", image_env, learning_starts=20, buffer_size=200, policy_kwargs=dict(noisy=True)).learn(30)
+    assert noisy.exploration_rate == 0.0  # the noisy layers explore
     model = D3QN("MultiInputPolicy", SimpleMultiObsEnv(), seed=0, **FAST)  # prioritized replay of Dict observations
     model.learn(100)
     assert isinstance(model.q_net, DuelingQNetwork) and type(model.replay_buffer) is DictPrioritizedReplayBuffer
+    assert model.exploration_rate == 0.05
 
 
 def test_n_steps_from_replay_buffer_kwargs_as_sb3_documents() -> None:

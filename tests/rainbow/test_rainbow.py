@@ -168,22 +168,57 @@ def test_d3qn_takes_noisy_nets_too() -> None:
 # --- D3QN as a special case, every switch ----------------------------------------------------------------------------
 
 
-def test_without_the_categorical_head_and_noise_it_trains_exactly_as_d3qn() -> None:
+class SeededFrames(gym.Env):
+    """Random 36x36 frames drawn from the env's seeded generator (SB3's FakeImageEnv samples unseeded)."""
+
+    observation_space = spaces.Box(0, 255, (36, 36, 1), np.uint8)
+    action_space = spaces.Discrete(3)
+
+    def _frame(self) -> np.ndarray:
+        return self.np_random.integers(0, 256, self.observation_space.shape, dtype=np.uint8)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._frame(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.steps += 1
+        return self._frame(), float(action == 0), False, self.steps >= 50, {}
+
+
+def _vec_env(policy: str) -> Any:
+    if policy == "CnnPolicy":
+        return make_vec_env(SeededFrames, n_envs=2, seed=0)
+    if policy == "MultiInputPolicy":
+        return make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0, env_kwargs=dict(random_start=False))
+    return make_vec_env("CartPole-v1", n_envs=2, seed=0)
+
+
+@pytest.mark.parametrize("policy", ["MlpPolicy", "CnnPolicy", "MultiInputPolicy"])
+def test_without_the_categorical_head_and_noise_it_trains_exactly_as_d3qn(policy: str) -> None:
     kwargs: dict[str, Any] = dict(
         seed=3, n_steps=1, learning_starts=100, buffer_size=1_000, batch_size=32, target_update_interval=50, train_freq=4
     )
-    # (each built and trained in turn: building a model seeds the global generators)
-    ours = Rainbow("MlpPolicy", "CartPole-v1", distributional=False, policy_kwargs=dict(net_arch=[32], noisy=False), **kwargs)
-    ours.learn(1_000)
-    d3qn = D3QN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[32]), **kwargs).learn(1_000)
+    policy_kwargs: dict[str, Any] = dict(net_arch=[32])
+    if policy == "CnnPolicy":
+        policy_kwargs["features_extractor_kwargs"] = dict(features_dim=16)
+    # Each built and trained in turn: SB3 seeds the global generators when a model is built, so two models built
+    # before either learns draw from one stream (two DQNs built so differ as much)
+    ours = Rainbow(policy, _vec_env(policy), distributional=False, policy_kwargs=dict(noisy=False, **policy_kwargs), **kwargs)
+    ours.learn(1_500)
+    d3qn = D3QN(policy, _vec_env(policy), policy_kwargs=policy_kwargs, **kwargs).learn(1_500)
+    assert d3qn.num_timesteps == ours.num_timesteps >= 1_500 and d3qn._n_updates > 100  # (trained networks, not fresh)
     assert (ours.exploration_initial_eps, ours.exploration_final_eps) == (
         d3qn.exploration_initial_eps,
         d3qn.exploration_final_eps,
     )
-    for a, b in zip(ours.policy.parameters(), d3qn.policy.parameters(), strict=True):
-        assert th.equal(a, b)
+    for (name, a), b in zip(ours.policy.state_dict().items(), d3qn.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b), name
     assert isinstance(ours.replay_buffer, PrioritizedReplayBuffer) and isinstance(d3qn.replay_buffer, PrioritizedReplayBuffer)
     np.testing.assert_array_equal(ours.replay_buffer.priorities(), d3qn.replay_buffer.priorities())
+    obs = d3qn.q_net.obs_to_tensor(d3qn.observation_space.sample())[0]
+    assert th.equal(ours.q_net(obs), d3qn.q_net(obs))
 
 
 @pytest.mark.parametrize(
@@ -226,6 +261,9 @@ def test_image_observations() -> None:
     model = Rainbow("CnnPolicy", Frames(), seed=0, policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=32)), **FAST)
     model.learn(100)
     assert model.predict(Frames().observation_space.sample(), deterministic=True)[0].shape == ()
+    # The noisy layers explore: no epsilon on top of them (the Cnn class forwards ``noisy`` as a keyword argument)
+    assert model.policy.noisy and model.exploration_rate == 0.0  # type: ignore[attr-defined]
+    assert (model.exploration_initial_eps, model.exploration_final_eps) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("cls", [Rainbow, D3QN])
@@ -233,6 +271,9 @@ def test_dict_observations_get_prioritized_replay(cls: type[D3QN]) -> None:
     model = cls("MultiInputPolicy", SimpleMultiObsEnv(random_start=False), seed=0, n_steps=3, **FAST).learn(200)
     assert isinstance(model.replay_buffer, DictPrioritizedReplayBuffer)
     assert model.logger.name_to_value["train/max_priority"] > 1.0  # priorities were updated
+    noisy = cls is Rainbow  # (Rainbow's policies are noisy by default, D3QN's are not)
+    assert model.policy.noisy is noisy  # type: ignore[attr-defined]
+    assert model.exploration_rate == (0.0 if noisy else 0.05)
     if cls is D3QN:
         return
     assert model.q_net.probabilities(model.q_net.obs_to_tensor(model.env.reset())[0]).shape[1:] == (4, 51)  # type: ignore[union-attr, arg-type]
