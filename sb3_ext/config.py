@@ -25,7 +25,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch as th
 import yaml
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -47,6 +46,7 @@ from stable_baselines3.common.vec_env import (
 from sb3_ext.common.safe_eval import resolve_class, safe_eval
 from sb3_ext.common.utils import atomic_write_text
 from sb3_ext.common.env_util import make_env, register_env_package
+from sb3_ext.common.yaml_utils import parse_value, read_yaml, to_expression, to_yaml_value
 from sb3_ext.errors import ConfigError, Sb3ExtError, UnknownEnvError, suggest
 from sb3_ext.registry import AlgoSpec, get_algo
 
@@ -58,6 +58,7 @@ __all__ = [
     "default_config_path",
     "is_atari",
     "load_zoo_config",
+    # (re-exported from sb3_ext.common.yaml_utils, their home)
     "parse_value",
     "read_yaml",
     "to_expression",
@@ -123,20 +124,6 @@ def default_config_path(algo: str) -> Path:
     """
     config = get_algo(algo).config
     return Path(config) if config is not None else ZOO_CONFIG_DIR / f"{algo}.yml"
-
-
-def parse_value(text: str) -> Any:
-    """
-    Parse one ``key=value`` override as YAML would read it (``0.001``, ``lin_0.001``, ``[1, "episode"]``, ``true``).
-    Strings that need evaluation (``"dict(net_arch=[64])"``) are evaluated later, safely, as config strings are.
-
-    :param text: the value text
-    :return: the value
-    """
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 class _WrapperChain:
@@ -346,7 +333,7 @@ class ZooConfig:
 
     def to_yaml(self) -> str:
         """:return: a zoo-format YAML document with this entry under :attr:`env_id`, loadable by :func:`load_zoo_config`"""
-        entry = {key: _yaml_value(value) for key, value in sorted(self.hyperparams.items())}
+        entry = {key: to_yaml_value(value) for key, value in sorted(self.hyperparams.items())}
         return yaml.safe_dump({self.env_id: entry}, sort_keys=False)
 
     def save(self, path: str | Path) -> None:
@@ -370,27 +357,6 @@ def _env_id(env: VecEnv | gym.Env) -> str | None:
 def _needs_transpose(space: spaces.Space) -> bool:
     subspaces = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
     return any(is_image_space(s) and not is_image_space_channels_first(s) for s in subspaces)  # type: ignore[arg-type]
-
-
-def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """
-    Read a YAML file with the safe loader.
-
-    :param path: the file
-    :param what: what the file is, for the message of a missing file (``"config"``, ``"search-space"``)
-    :return: the parsed document
-    :raises ConfigError: for a missing file, or malformed YAML (with line and column)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what} file")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -787,56 +753,3 @@ def _select_entry(data: dict[str, Any], env_id: str, path: Path) -> str:
     if "default" in data:
         return "default"
     raise ConfigError(f"{path}: no entry for '{env_id}' and no 'default' entry (entries: {', '.join(map(str, data))})")
-
-
-def _has_class(value: Any) -> bool:
-    if isinstance(value, type):
-        return True
-    if isinstance(value, dict):
-        return any(_has_class(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_class(v) for v in value)
-    return False
-
-
-def to_expression(value: Any) -> str:
-    """
-    Write a value as a config expression string that :func:`~sb3_ext.common.safe_eval.safe_eval` reads back
-    (classes as dotted paths, dicts as ``dict(...)``).
-
-    :param value: literals, lists, tuples, dicts and classes
-    :return: the expression
-    """
-    if isinstance(value, type):
-        module, name = value.__module__, value.__qualname__
-        if module.startswith("torch.nn.") and getattr(th.nn, name, None) is value:
-            return f"nn.{name}"  # as rl-baselines3-zoo writes them, and its eval namespace knows
-        return f"{module}.{name}"
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and k.isidentifier() for k in value):
-            return "dict(" + ", ".join(f"{k}={to_expression(v)}" for k, v in value.items()) + ")"
-        return "{" + ", ".join(f"{to_expression(k)}: {to_expression(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_expression(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(to_expression(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(_plain(value))
-
-
-def _plain(value: Any) -> Any:
-    """Turn numpy scalars and SB3 schedules back into what a config file holds."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, LinearSchedule) and value.end == 0.0 and value.end_fraction == 1.0:
-        return f"lin_{value.start}"
-    return value
-
-
-def _yaml_value(value: Any) -> Any:
-    if _has_class(value):
-        return to_expression(value)
-    if isinstance(value, dict):
-        return {k: _yaml_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_yaml_value(v) for v in value]
-    return _plain(value)

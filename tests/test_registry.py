@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import gymnasium as gym
@@ -101,3 +102,33 @@ def test_readme_algorithm_table_matches_the_registry() -> None:
         assert row[1].startswith(f"`{cls}`"), (key, row[1])
         assert row[2].split(" (")[0] == ", ".join(t.__name__ for t in spec.action_spaces), (key, row[2])
         assert spec.paper in row[3], (key, spec.paper)
+
+
+def _sb3_ext_imports(path: Path, package: str) -> list[str]:
+    """:return: the ``sb3_ext`` modules and names the module at ``path`` (in ``package``) imports, relative ones resolved"""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, one level up per dot beyond the first
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], *([base] if base else [])])
+            found += [f"{base}.{alias.name}" if base == "sb3_ext" else base for alias in node.names]
+    return [name for name in found if name == "sb3_ext" or name.startswith("sb3_ext.")]
+
+
+def test_common_imports_nothing_above_it() -> None:
+    # sb3_ext.common is the bottom layer: it may import sb3_ext.errors and itself, never what builds on it (config,
+    # cli, registry, the algorithms, ...), which would make import cycles and tie shared helpers to their users.
+    import sb3_ext.common
+
+    root = Path(sb3_ext.common.__file__).parent
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        package = ".".join(["sb3_ext", *path.relative_to(root.parent).parent.parts])
+        for name in _sb3_ext_imports(path, package):
+            if name.split(".")[1:2] not in (["common"], ["errors"]):
+                wrong.append(f"{path.relative_to(root.parents[1])} imports {name}")
+    assert not wrong, "sb3_ext.common must not import upwards: " + "; ".join(wrong)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from sb3_ext.common.safe_eval import safe_eval
-from sb3_ext.config import read_yaml, to_expression
+from sb3_ext.common.yaml_utils import read_yaml, to_expression
 from sb3_ext.errors import ConfigError, suggest
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from sb3_ext.config import parse_value
+from sb3_ext.common.yaml_utils import parse_value
 from sb3_ext.errors import Sb3ExtError
 
 __all__ = ["OneLineErrorParser", "exit_process", "key_value", "run_command"]
