@@ -199,7 +199,7 @@ def _resume(args: argparse.Namespace) -> int:
     given = [f"--{key.replace('_', '-')}" for key in fixed if getattr(args, key)]
     if given:
         raise ConfigError(f"--resume continues the run as run.yml records it: drop {', '.join(given)}")
-    model, cfg, info, checkpoint = resume_run(args.resume, device=args.device, vec_env_cls=_vec_env_cls(args.vec_env))
+    model, cfg, info, checkpoint = resume_run(args.resume, device=args.device)  # on the run's own --vec-env
     run_dir = Path(args.resume)
     for key in _RESUMED_OPTIONS:  # the run's own settings
         setattr(args, key, info.get(key, getattr(args, key)))
@@ -268,11 +268,11 @@ def _set_up_run(
     return model, callbacks
 
 
-def _vec_env_cls(name: str | None) -> type[DummyVecEnv] | type[SubprocVecEnv]:
+def _vec_env_cls(name: str) -> type[DummyVecEnv] | type[SubprocVecEnv]:
     """:return: the VecEnv class of ``--vec-env``"""
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    from sb3_ext.runs import VEC_ENV_CLASSES
 
-    return SubprocVecEnv if name == "subproc" else DummyVecEnv
+    return VEC_ENV_CLASSES[name]
 
 
 def _callbacks(args: argparse.Namespace, cfg: ZooConfig, run_dir: Path, seed: int) -> list[BaseCallback]:

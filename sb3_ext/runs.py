@@ -17,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from sb3_ext.common.utils import atomic_save, atomic_write_text
+from sb3_ext.common.yaml_utils import read_yaml
 from sb3_ext.config import ZooConfig, load_zoo_config
 from sb3_ext.errors import ConfigError
 from sb3_ext.registry import get_algo
 
 __all__ = [
     "CHECKPOINTS",
+    "VEC_ENV_CLASSES",
     "AtomicCheckpointCallback",
     "Checkpoint",
     "atomic_eval_callback",
@@ -42,6 +43,8 @@ __all__ = [
 #: The checkpoints' folder inside a run folder
 CHECKPOINTS = "checkpoints"
 _PREFIX = "checkpoint"
+#: The VecEnv classes by the names ``train --vec-env`` takes (and writes in ``run.yml``)
+VEC_ENV_CLASSES: dict[str, type[DummyVecEnv] | type[SubprocVecEnv]] = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,18 +178,24 @@ def read_run_info(run_dir: str | Path) -> dict[str, Any]:
     """
     :param run_dir: a run folder
     :return: its ``run.yml``
-    :raises ConfigError: when it is not a run folder
+    :raises ConfigError: when it is not a run folder, or its ``run.yml`` is malformed
     """
     path = Path(run_dir) / "run.yml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no run.yml; train writes one in logs/<algo>/<env>_<n>/)")
-    try:
-        info = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    info = read_yaml(path, "run")
     if not isinstance(info, dict) or not {"algo", "env_id", "seed", "n_timesteps"} <= set(info):
         raise ConfigError(f"{path}: not a run.yml written by train (expected algo, env_id, seed and n_timesteps)")
     return info
+
+
+def _vec_env_cls(name: str | None, where: Path) -> type[DummyVecEnv] | type[SubprocVecEnv]:
+    """:return: the VecEnv class a ``run.yml`` names (``DummyVecEnv`` where it names none: runs from before the option)"""
+    if name is None:
+        return DummyVecEnv
+    if name not in VEC_ENV_CLASSES:
+        raise ConfigError(f"{where}: vec_env must be one of {', '.join(VEC_ENV_CLASSES)}, got {name!r}")
+    return VEC_ENV_CLASSES[name]
 
 
 def _cut_monitor_files(run_dir: Path, steps_per_env: int) -> None:
@@ -225,12 +234,15 @@ def resume_run(
 
     :param run_dir: the run folder
     :param device: torch device
-    :param vec_env_cls: the VecEnv class of the run (default: ``DummyVecEnv``)
+    :param vec_env_cls: the VecEnv class to continue on (default: the run's own, ``vec_env`` in its ``run.yml``)
     :return: the model, the run's config, its ``run.yml`` and the checkpoint
-    :raises ConfigError: when it is not a run folder, or has no checkpoint
+    :raises ConfigError: when it is not a run folder, its ``run.yml`` names an unknown ``vec_env``, or it has no
+        checkpoint
     """
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    if vec_env_cls is None:
+        vec_env_cls = _vec_env_cls(info.get("vec_env"), run_dir / "run.yml")
     found = checkpoints(run_dir)
     if not found:
         raise ConfigError(f"{run_dir} has no checkpoint in {run_dir / CHECKPOINTS} (train with --save-freq to write them)")

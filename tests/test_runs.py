@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
-import subprocess
-import sys
-import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from stable_baselines3 import DQN
+from stable_baselines3.common.vec_env import SubprocVecEnv
 
+import sb3_ext.runs
 from sb3_ext.cli import main
 from sb3_ext.runs import CHECKPOINTS, checkpoints
 
+#: The conftest's ``kill_train``: train args and ``ready(run_folder)`` -> the run folder, killed with SIGKILL when ready
+KillTrain = Callable[[Sequence[str], Callable[[Path], bool]], Path]
+
 # DQN on CartPole-v1 with small, quick settings (a few seconds per thousand steps)
 QUICK = ["learning_starts=200", "train_freq=64", "gradient_steps=16", "buffer_size=100000"]
+
+
+def _monitor_steps(run_dir: Path) -> int:
+    """:return: the env steps of the episodes the run's monitor files logged (all envs)"""
+    rows = [line for path in run_dir.glob("*.monitor.csv") for line in path.read_text().splitlines()[2:]]
+    return sum(int(row.split(",")[1]) for row in rows if row.count(",") >= 2)  # (a line half-written by the killed run)
 
 
 def _train(tmp_path: Path, *extra: str, steps: int = 2048) -> Path:
@@ -42,26 +50,11 @@ def test_checkpoints_hold_model_buffer_and_keep_the_newest(tmp_path: Path) -> No
         assert pickle.load(f).size() == 2048  # every transition, the last one included
 
 
-def test_resume_after_sigkill_goes_on_to_the_budget(tmp_path: Path) -> None:
+def test_resume_after_sigkill_goes_on_to_the_budget(kill_train: KillTrain) -> None:
     budget = 6144  # (a multiple of train_freq: DQN's rollouts of 64 steps end there)
-    command = [sys.executable, "-m", "sb3_ext", "train", "--algo", "dqn", "--env", "CartPole-v1", "-n", str(budget)]
-    command += ["--seed", "0", "--save-freq", "1000", "--eval-freq", "500", "--eval-episodes", "2"]
-    command += ["--log-folder", str(tmp_path / "logs"), "--hyperparams", *QUICK]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    deadline, run_dir = time.time() + 180, None
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            runs = list((tmp_path / "logs" / "dqn").glob("CartPole-v1_*"))
-            if runs and len(checkpoints(runs[0])) >= 2:
-                run_dir = runs[0]
-                break
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert run_dir is not None, "no second checkpoint before the run ended"
+    args = ["--algo", "dqn", "--env", "CartPole-v1", "-n", str(budget), "--seed", "0", "--save-freq", "1000"]
+    args += ["--eval-freq", "500", "--eval-episodes", "2", "--hyperparams", *QUICK]
+    run_dir = kill_train(args, lambda run: len(checkpoints(run)) >= 2)
     checkpoint = checkpoints(run_dir)[-1]
     assert checkpoint.steps < budget
     with open(checkpoint.file("replay_buffer_", "pkl"), "rb") as f:
@@ -81,8 +74,53 @@ def test_resume_after_sigkill_goes_on_to_the_budget(tmp_path: Path) -> None:
     with np.load(run_dir / "evaluations.npz") as data:
         timesteps = list(data["timesteps"])
     assert timesteps == list(range(500, budget + 1, 500))  # strictly increasing, none twice, none missing
-    lengths = [int(line.split(",")[1]) for line in (run_dir / "0.monitor.csv").read_text().splitlines()[2:]]
-    assert sum(lengths) <= budget  # no episode counted twice
+    assert _monitor_steps(run_dir) <= budget  # no episode counted twice
+
+
+def test_a_run_killed_between_checkpoints_resumes_to_where_a_fresh_run_ends(tmp_path: Path, kill_train: KillTrain) -> None:
+    # SB3's learn() ends after the rollout that reaches the budget: here rollouts of train_freq=64 steps in each of
+    # 2 envs, so a fresh run of 5000 steps ends at 5120 (40 rollouts of 128), and so must a resumed one.
+    budget, options = 5000, ["--n-envs", "2", "--save-freq", "1000", "--eval-freq", "0"]
+    args = ["--algo", "dqn", "--env", "CartPole-v1", "-n", str(budget), "--seed", "0", *options, "--hyperparams", *QUICK]
+
+    def between_checkpoints(run: Path) -> bool:  # 300 steps past the newest checkpoint
+        found = checkpoints(run)
+        return bool(found) and _monitor_steps(run) > found[-1].steps + 300
+
+    run_dir = kill_train(args, between_checkpoints)
+    killed_at = checkpoints(run_dir)[-1].steps
+    assert killed_at < budget and not (run_dir / "model.zip").exists()
+    fresh = _train(tmp_path / "fresh", *options, steps=budget)  # the same run, not killed
+    fresh_end = DQN.load(fresh / "model.zip").num_timesteps
+    assert fresh_end == 5120
+
+    assert main(["train", "--resume", str(run_dir)]) == 0
+
+    assert DQN.load(run_dir / "model.zip").num_timesteps == fresh_end
+    assert [c.steps for c in checkpoints(run_dir)] == [c.steps for c in checkpoints(fresh)]  # the same grid
+    assert _monitor_steps(run_dir) <= fresh_end
+
+
+def test_resume_keeps_the_runs_vec_env(kill_train: KillTrain, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["--algo", "dqn", "--env", "CartPole-v1", "-n", "4000", "--n-envs", "2", "--vec-env", "subproc"]
+    args += ["--seed", "0", "--save-freq", "500", "--eval-freq", "0", "--hyperparams", *QUICK]
+    run_dir = kill_train(args, lambda run: bool(checkpoints(run)))
+    envs: list[Any] = []
+    resume_run = sb3_ext.runs.resume_run
+
+    def resume_and_record_the_env(*args: Any, **kwargs: Any) -> Any:
+        resumed = resume_run(*args, **kwargs)
+        envs.append(resumed[0].get_env())
+        return resumed
+
+    monkeypatch.setattr(sb3_ext.runs, "resume_run", resume_and_record_the_env)
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    (env,) = envs
+    try:
+        assert isinstance(env, SubprocVecEnv) and env.num_envs == 2  # as run.yml records it: --vec-env subproc
+    finally:
+        env.close()
+    assert DQN.load(run_dir / "model.zip").num_timesteps == 4096  # (rollouts of 2 x 64 steps)
 
 
 def test_resume_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
