@@ -224,13 +224,13 @@ def optimize(task: TuningTask, options: StudyOptions | None = None) -> optuna.St
     study_name = options.name_for(task)
     out = Path(options.output_folder) / study_name
     storage_url = options.storage or default_storage(options.output_folder, study_name)
-    study = _open_study(task, options, storage_url, sampler, pruner, out)
+    study, storage = _open_study(task, options, storage_url, sampler, pruner, out)
     n_new = _queue_trials(study, options.n_trials, options.max_total_trials)
     progress = _Progress(study, n_new, options.progress_bar)
     try:
         if options.n_workers == 1:
             with _one_torch_thread():
-                run_queued_trials(task, study, on_trial=progress.step)
+                run_queued_trials(task, study, storage, on_trial=progress.step)
         else:
             _run_processes(task, options, storage_url, study_name, progress)
     finally:
@@ -248,14 +248,19 @@ def _open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     out: Path,
-) -> optuna.Study:
-    """Create or resume the study and store the task in it; when that fails, remove the folders it created."""
+) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """
+    Create or resume the study and store the task in it; when that fails, remove the folders it created.
+
+    :return: the study and the storage it was opened on
+    """
     created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the top folder we create
     try:
         out.mkdir(parents=True, exist_ok=True)
+        storage = make_storage(storage_url, options.heartbeat_interval)
         study = optuna.create_study(
             study_name=options.name_for(task),
-            storage=make_storage(storage_url, options.heartbeat_interval),
+            storage=storage,
             sampler=sampler,
             pruner=pruner,
             direction="maximize",
@@ -272,7 +277,7 @@ def _open_study(
             shutil.rmtree(created, ignore_errors=True)
         raise
     study.set_user_attr("task", task.to_dict())
-    return study
+    return study, storage
 
 
 def _retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
@@ -360,14 +365,15 @@ def _worker_main(task_data: dict[str, Any], options: StudyOptions, storage_url: 
 
     th.set_num_threads(1)
     task = TuningTask.from_dict(task_data)
+    storage = make_storage(storage_url, options.heartbeat_interval)
     study = optuna.load_study(
         study_name=study_name,
-        storage=make_storage(storage_url, options.heartbeat_interval),
+        storage=storage,
         sampler=make_sampler(options.sampler, seed, options.n_startup_trials),
         pruner=make_pruner(options.pruner, task.n_evaluations, options.n_startup_trials),
     )
     try:
-        run_queued_trials(task, study)
+        run_queued_trials(task, study, storage)
     except KeyboardInterrupt:
         pass
 

@@ -2,8 +2,10 @@
 
 Optuna's own mechanisms where they give our guarantees, ours where they do not:
 
-- **Claiming a queued trial** is Optuna's ``Study._pop_waiting_trial_id`` (an atomic WAITING -> RUNNING change: one
-  worker wins each trial), the first half of ``Study.ask``. ``Study.ask`` itself, and so ``Study.optimize``, is not
+- **Claiming a queued trial** is an atomic WAITING -> RUNNING change of its state in the storage
+  (``BaseStorage.set_trial_state_values``: ``False`` when another worker set it RUNNING first, ``UpdateFinishedTrialError``
+  when it is finished), so one worker wins each trial. It is what the private ``Study._pop_waiting_trial_id`` does,
+  the first half of ``Study.ask``, made of public storage calls. ``Study.ask`` itself, and so ``Study.optimize``, is not
   used: when no trial is queued it creates a new one (``study.py``, ``ask``: ``if trial_id is None: trial_id =
   self._storage.create_new_trial(...)``), so workers racing for the last queued trial would run more than the queued
   total. ``MaxTrialsCallback`` does not close that gap: it calls ``study.stop()`` after a trial *finished*
@@ -12,14 +14,14 @@ Optuna's own mechanisms where they give our guarantees, ours where they do not:
 - **Heartbeats** are Optuna's: ``get_heartbeat_thread`` (the thread ``Study.optimize`` runs around each trial,
   ``storages/_heartbeat.py``), ``fail_stale_trials`` and the storage's ``RetryHeartbeatStaleTrialCallback``, which
   queues a dead worker's trial again with its parameters (and ``failed_trial`` in its system attributes, from which
-  the retry takes its seeds).
+  the retry takes its seeds). ``get_heartbeat_thread`` is private and has no public counterpart: ``pyproject.toml``
+  bounds Optuna below its next major version for it, and ``tests/tuning/test_optuna_private.py`` checks it.
 - **Waiting for trials running elsewhere** before stopping is ours: ``Study.optimize`` fails stale trials only before
   it starts a trial of its own (``_optimize.py``, ``_run_trial``), so when the last live worker stopped first, a dead
   worker's trial would stay RUNNING, or its retry queued, with nobody to run it.
 - A **journal storage** has no heartbeats in this Optuna (``class JournalStorage(BaseStorage)``, no
-  ``BaseHeartbeat``: ``is_heartbeat_enabled`` is false and ``get_heartbeat_thread`` a null thread). Its workers
-  claim and finish queued trials exactly, but a killed worker's trial stays RUNNING: use an RDB storage where workers
-  may die.
+  ``BaseHeartbeat``: ``get_heartbeat_thread`` gives a null thread). Its workers claim and finish queued trials
+  exactly, but a killed worker's trial stays RUNNING: use an RDB storage where workers may die.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread
-from optuna.trial import TrialState
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import get_heartbeat_thread  # private, no public counterpart: see the module docstring
+from optuna.trial import FrozenTrial, TrialState
 
 from tuning.objective import TuningTask, evaluate_trial
 
-__all__ = ["quiet_experimental", "run_queued_trials"]
+__all__ = ["claim_queued_trial", "quiet_experimental", "run_queued_trials"]
 
 
 @contextmanager
@@ -51,48 +54,81 @@ def quiet_experimental() -> Iterator[None]:
         yield
 
 
-def _run_one(task: TuningTask, study: optuna.Study, trial_id: int) -> None:
-    """Run one claimed trial, with heartbeats where the storage records them, and tell the study how it ended."""
-    trial = optuna.Trial(study, trial_id)
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    # A retry (queued by RetryHeartbeatStaleTrialCallback) keeps the seeds of the trial it retries.
-    seed_number = int(study._storage.get_trial(trial_id).system_attrs.get("failed_trial", trial.number))
-    with get_heartbeat_thread(trial_id, study._storage):
+def claim_queued_trial(study: optuna.Study, storage: optuna.storages.BaseStorage) -> tuple[int, FrozenTrial] | None:
+    """
+    Claim one of the study's queued trials: set it RUNNING in the storage, unless another worker did first.
+
+    :param study: the study
+    :param storage: the storage the study was opened on
+    :return: the claimed trial's id and its queued state (parameters, system attributes), or None when none is queued
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for queued in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, queued.number)
         try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return trial_id, queued
+        except UpdateFinishedTrialError:
+            pass  # another worker claimed and finished it since we listed it
+    return None
+
+
+def _run_one(
+    task: TuningTask, study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, queued: FrozenTrial
+) -> None:
+    """
+    Run one claimed trial, with heartbeats where the storage records them, and tell the study how it ended. Everything
+    after the claim is inside the ``try``: a worker seen in a trial (its ``worker`` attribute) that is stopped by Ctrl-C
+    or an error leaves it FAIL, not RUNNING.
+
+    :param trial_id: the claimed trial's id in ``storage``
+    :param queued: the trial as it was queued
+    """
+    # A retry (queued by RetryHeartbeatStaleTrialCallback) keeps the seeds of the trial it retries.
+    seed_number = int(queued.system_attrs.get("failed_trial", queued.number))
+    with get_heartbeat_thread(trial_id, storage):
+        try:
+            trial = optuna.Trial(study, trial_id)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             value = evaluate_trial(task, trial, seed_number)
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            study.tell(queued.number, state=TrialState.PRUNED)
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
-            study.tell(trial, state=TrialState.FAIL)
+            storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted (Ctrl-C)")
+            study.tell(queued.number, state=TrialState.FAIL)
             raise
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
-            study.tell(trial, state=TrialState.FAIL)
+            storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+            study.tell(queued.number, state=TrialState.FAIL)
         else:
-            study.tell(trial, value)
+            study.tell(queued.number, value)
 
 
-def run_queued_trials(task: TuningTask, study: optuna.Study, on_trial: Callable[[], None] | None = None) -> None:
+def run_queued_trials(
+    task: TuningTask,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    on_trial: Callable[[], None] | None = None,
+) -> None:
     """
     Run the study's queued trials one at a time until none is queued, nor (with heartbeats) running elsewhere: such a
     trial may belong to a dead worker, and is then failed and queued again by the next look.
 
     :param task: what is tuned
     :param study: the study, on the storage its trials were queued in
+    :param storage: that storage, as passed to ``optuna.create_study`` or ``optuna.load_study``
     :param on_trial: called after each trial this worker finished
     """
-    storage = study._storage
-    heartbeat = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    heartbeat = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
     while True:
         with quiet_experimental():
             optuna.storages.fail_stale_trials(study)  # fails dead workers' trials; the storage's callback queues them
-        trial_id = study._pop_waiting_trial_id()
-        if trial_id is None:
+        claimed = claim_queued_trial(study, storage)
+        if claimed is None:
             if heartbeat and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 time.sleep(min(1.0, float(heartbeat)))
                 continue
             return
-        _run_one(task, study, trial_id)
+        _run_one(task, study, storage, *claimed)
         if on_trial is not None:
             on_trial()
