@@ -257,6 +257,9 @@ def test_importing_tuning_leaves_the_warning_filters_alone() -> None:
 def test_experimental_warnings_are_silenced_only_around_their_calls(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
     task = TuningTask("ppo", "CartPole-v1", search_space=load_search_space(fast_space(), "ppo"), n_timesteps=512)
     options = StudyOptions(n_trials=1, sampler="qmc", pruner="none", output_folder=tmp_path / "out", verbose=0)
+    # torch's optimizers import torch._dynamo on first use, and with it sympy, which adds a filter of its own.
+    import torch._dynamo  # noqa: F401
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         before = list(warnings.filters)
