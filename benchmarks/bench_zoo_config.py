@@ -1,7 +1,10 @@
 """A model built through ``load_zoo_config(...).make_model`` trains at the same speed as the same SB3 class built by hand.
 
-Both train PPO on CartPole-v1 with the zoo's hyperparameters, interleaved, several rounds; the ratio of median
-throughputs (ours / by hand) should be within noise of 1.0.
+Both train PPO on CartPole-v1 with the hyperparameters of ``zoo_configs/ppo.yml``, read once through
+``sb3_ext.load_zoo_config`` as a user would: ours builds env and model with the config's ``make_env`` and
+``make_model``, the other calls SB3's ``make_vec_env`` and ``PPO(**cfg.model_kwargs)`` itself. What is held equal: the
+hyperparameters (one config), the number of envs, the seeds (0), the steps, one torch thread; the two run interleaved,
+several rounds, and the ratio of median throughputs (ours / by hand) should be within noise of 1.0.
 
     python benchmarks/bench_zoo_config.py [--steps 20000] [--rounds 5] [--no-record]
 """
@@ -15,7 +18,6 @@ import torch as th
 from _common import interleaved, report, timed
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_ext import load_zoo_config
 
@@ -28,25 +30,16 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
+    cfg = load_zoo_config("ppo", "CartPole-v1")  # zoo_configs/ppo.yml
+    # make_vec_env builds the same env only while the entry has no wrappers, normalisation or frame stacking.
+    assert not (cfg.env_wrappers or cfg.vec_env_wrappers or cfg.normalize or cfg.frame_stack or cfg.env_kwargs), cfg
+
     def ours() -> None:
-        cfg = load_zoo_config("ppo", "CartPole-v1")
         cfg.make_model(cfg.make_env(seed=0), seed=0).learn(args.steps)
 
     def by_hand() -> None:
-        env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
-        PPO(
-            "MlpPolicy",
-            env,
-            n_steps=32,
-            batch_size=256,
-            gae_lambda=0.8,
-            gamma=0.98,
-            n_epochs=20,
-            ent_coef=0.0,
-            learning_rate=LinearSchedule(0.001, 0.0, 1.0),
-            clip_range=LinearSchedule(0.2, 0.0, 1.0),
-            seed=0,
-        ).learn(args.steps)
+        env = make_vec_env(cfg.env_id, n_envs=cfg.n_envs, seed=0)
+        PPO(env=env, seed=0, **cfg.model_kwargs).learn(args.steps)
 
     times = interleaved({"ours": lambda: timed(ours), "by_hand": lambda: timed(by_hand)}, args.rounds)
     ours_sps = args.steps / statistics.median(times["ours"])
