@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections.abc
 import functools
-import inspect
 import os
 import re
 import sys
@@ -44,6 +43,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from sb3_ext.common.safe_eval import resolve_class, safe_eval
+from sb3_ext.common.signatures import init_defaults, init_parameters, init_type_hints
 from sb3_ext.common.utils import atomic_write_text
 from sb3_ext.common.env_util import make_env, register_env_package
 from sb3_ext.common.yaml_utils import parse_value, read_yaml, to_expression, to_yaml_value
@@ -377,25 +377,22 @@ def is_atari(env_id: str) -> bool:
 def constructor_defaults(cls: type) -> dict[str, Any]:
     """
     :param cls: an algorithm class
-    :return: its constructor's default values, by argument name (arguments without a default are left out)
+    :return: its constructor's default values, by argument name (arguments without a default are left out), those its
+        parents take through ``**kwargs`` included
     """
-    parameters = inspect.signature(typing.cast(Any, cls).__init__).parameters
-    return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+    return init_defaults(cls)
 
 
 def constructor_types(cls: type) -> dict[str, Any]:
-    """Annotations of the constructor, resolved where possible (unknown ones are simply not checked)."""
+    """
+    :param cls: an algorithm class
+    :return: the annotations of the arguments a config may set (those its parents take through ``**kwargs``
+        included), resolved where possible (unknown ones are simply not checked)
+    """
     from stable_baselines3.common.vec_env import VecEnv as _VecEnv
 
-    init = typing.cast(Any, cls).__init__
-    params = inspect.signature(init).parameters
-    try:
-        hints = typing.get_type_hints(init, localns={"VecEnv": _VecEnv, "GymEnv": Any})
-    except Exception:
-        hints = {}
-    return {
-        name: hints.get(name, Any) for name in params if name not in _CALLER_ARGS and params[name].kind.name != "VAR_KEYWORD"
-    }
+    hints = init_type_hints(cls, localns={"VecEnv": _VecEnv, "GymEnv": Any})
+    return {name: hint for name, hint in hints.items() if name not in _CALLER_ARGS}
 
 
 def _admits(annotation: Any, accepts: Callable[[Any], bool]) -> bool:
@@ -553,7 +550,7 @@ def _normalize(value: Any, where: str) -> dict[str, Any] | None:
         return {} if value else None
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected true/false or a mapping of VecNormalize arguments, got {value!r}")
-    accepted = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv"}
+    accepted = set(init_parameters(VecNormalize)) - {"venv"}
     for name in value:
         if name not in accepted:
             raise ConfigError(f"{where}: unknown VecNormalize argument '{name}'{suggest(name, accepted)}")
