@@ -7,7 +7,7 @@ from sb3_ext.qlearning import QLearning
 from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
-from sb3_ext.registry import ALGOS, AlgoSpec, algo_keys, get_algo, register_algo
+from sb3_ext.registry import ALGOS, AlgoSpec, Conformance, algo_keys, get_algo, register_algo
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "REINFORCE",
     "AlgoSpec",
     "ConfigError",
+    "Conformance",
     "DictPrioritizedReplayBuffer",
     "EpisodeBuffer",
     "IncompatibleEnvError",

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from stable_baselines3 import PPO
 
 from sb3_ext import AlgoSpec, Sb3ExtError, get_algo, load_zoo_config, register_algo
 from sb3_ext import registry as registry_module
+from sb3_ext.config import constructor_defaults
 from sb3_ext.errors import ConfigError, UnknownAlgorithmError
 from tuning import search_spaces as search_spaces_module
 from tuning.search_spaces import get_search_space, register_search_space
@@ -72,7 +74,7 @@ def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The registries as they are now, restored after the test (plug-ins register into them)
     monkeypatch.setattr(registry_module, "ALGOS", dict(registry_module.ALGOS))
     monkeypatch.setattr(registry_module, "_loaded_entry_points", set())
-    monkeypatch.setattr(search_spaces_module, "SEARCH_SPACES", dict(search_spaces_module.SEARCH_SPACES))
+    monkeypatch.setattr(search_spaces_module, "_checked", set())
     monkeypatch.setattr(search_spaces_module, "_loaded_entry_points", set())
     return site
 
@@ -140,3 +142,42 @@ def test_bad_registrations_get_one_clear_error(acme: Path, monkeypatch: pytest.M
         with pytest.raises(UnknownAlgorithmError, match="unknown algorithm 'aux_ppo'"):
             get_algo("aux_ppo")
     assert get_algo("dqn").key == "dqn"
+
+
+class ForwardingPPO(PPO):
+    """The usual Python subclass: its own argument, everything else forwarded to PPO through ``**kwargs``."""
+
+    def __init__(self, policy: Any, env: Any, aux_coef: float = 0.0, **kwargs: Any) -> None:
+        self.aux_coef = aux_coef
+        super().__init__(policy, env, **kwargs)
+
+
+def test_a_subclass_forwarding_kwargs_takes_its_parents_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "ALGOS", dict(registry_module.ALGOS))
+    monkeypatch.setattr(search_spaces_module, "_checked", set())
+    register_algo(AlgoSpec("fwd_ppo", ForwardingPPO, True, (spaces.Discrete,)))
+    config = tmp_path / "fwd_ppo.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "CartPole-v1": {
+                    "policy": "MlpPolicy",
+                    "n_timesteps": 64,
+                    "n_steps": 32,
+                    "batch_size": 16,
+                    "aux_coef": 0.5,
+                    "learning_rate": "lin_1e-3",
+                }
+            }
+        )
+    )
+    cfg = load_zoo_config("fwd_ppo", "CartPole-v1", config)  # PPO's keys, through **kwargs
+    model = cfg.make_model(cfg.make_env(seed=0), seed=0)
+    assert isinstance(model, ForwardingPPO) and (model.n_steps, model.batch_size, model.aux_coef) == (32, 16, 0.5)
+    assert model.learning_rate(1.0) == pytest.approx(1e-3)  # (a schedule, read from PPO's annotation)
+    # Defaults not given come from the parent's signature (the tuning converter's on-policy rollout size)
+    assert constructor_defaults(ForwardingPPO)["n_steps"] == 2048
+    space = register_search_space("fwd_ppo", {"n_steps_pow": {"type": "int", "low": 4, "high": 6}, "aux_coef": [0.1]})
+    assert set(space) == {"n_steps_pow", "aux_coef"}
+    with pytest.raises(ConfigError, match=r"n_stepz: unknown key for fwd_ppo.*did you mean 'n_steps'"):
+        load_zoo_config("fwd_ppo", "CartPole-v1", config, hyperparams={"n_stepz": 8})

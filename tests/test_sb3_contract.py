@@ -1,9 +1,11 @@
 """
-SB3's contract, checked on every sb3-ext algorithm with SB3's DQN and A2C as controls: what SB3's own tests check on
-its algorithms (``test_save_load.py``, ``test_predict.py``, ``test_callbacks.py``, ``test_deterministic.py``,
-``test_spaces.py``, ``test_tensorboard.py``, ``test_vec_normalize.py``, ``test_train_eval_mode.py``) must hold on ours.
+SB3's contract, checked on every registered algorithm that has a ``Conformance`` in its ``AlgoSpec`` (every sb3-ext
+algorithm, plug-ins that give one, and SB3's DQN and A2C as controls): what SB3's own tests check on its algorithms
+(``test_save_load.py``, ``test_predict.py``, ``test_callbacks.py``, ``test_deterministic.py``, ``test_spaces.py``,
+``test_tensorboard.py``, ``test_vec_normalize.py``, ``test_train_eval_mode.py``) must hold on ours, with every policy
+type each takes (flat, image and ``Dict`` observations) and every callback hook.
 
-Where an algorithm differs from SB3 by design, the test says so:
+Where an algorithm differs from SB3 by design, its ``Conformance`` and the test say so:
 - REINFORCE finishes whole episodes, so ``num_timesteps`` overshoots ``total_timesteps`` by up to one batch;
 - D3QN, Rainbow and QLearning refuse action spaces other than ``Discrete`` with a ``ValueError`` (SB3's DQN asserts);
 - QLearning keeps its table on the CPU: ``device="auto"`` means the CPU, and any other device (``"cuda"``) is
@@ -12,11 +14,13 @@ Where an algorithm differs from SB3 by design, the test says so:
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import warnings
 from collections import OrderedDict
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,6 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import A2C, DQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import (
     BaseCallback,
@@ -42,33 +45,65 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from torch import nn
 
-from sb3_ext import D3QN, REINFORCE, QLearning, Rainbow, get_algo
+from sb3_ext import AlgoSpec, Conformance, algo_keys, get_algo
 
 # --- The algorithms and how to train each briefly ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Case:
-    """One algorithm, its registry key, a cheap env and cheap hyperparameters."""
+    """One registered algorithm with its :class:`~sb3_ext.Conformance`: a cheap env and cheap hyperparameters."""
 
-    key: str
-    cls: type[BaseAlgorithm]
-    env_id: str
-    kwargs: dict[str, Any]
-    budget: int
-    exact_steps: bool = True  # learn(n) with one env ends at num_timesteps == n
-    vec_normalize: dict[str, Any] = field(default_factory=dict)  # VecNormalize kwargs the algorithm can take
+    spec: AlgoSpec
+    conformance: Conformance
+
+    @classmethod
+    def of(cls, spec: AlgoSpec) -> Case:
+        assert spec.conformance is not None
+        return cls(spec, spec.conformance)
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def cls(self) -> type[BaseAlgorithm]:
+        return self.spec.cls
+
+    @property
+    def env_id(self) -> str:
+        return self.conformance.env_id
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return deepcopy(dict(self.conformance.kwargs))
+
+    @property
+    def budget(self) -> int:
+        return self.conformance.budget
+
+    @property
+    def exact_steps(self) -> bool:  # learn(n) with one env ends at num_timesteps == n
+        return self.conformance.exact_steps
+
+    @property
+    def vec_normalize(self) -> dict[str, Any]:  # VecNormalize kwargs the algorithm can take
+        return dict(self.conformance.vec_normalize)
+
+    @property
+    def on_cpu_only(self) -> bool:  # a table (numpy) instead of a network: on the CPU whatever the device asked for
+        return not self.conformance.network_policy
 
     def vec_env(self, n_envs: int = 1, seed: int = 0) -> VecEnv:
         return make_vec_env(self.env_id, n_envs=n_envs, seed=seed)
 
     def policy(self, observation_space: spaces.Space) -> str:
-        if self.cls is QLearning:
-            return "TabularPolicy"
-        return "MultiInputPolicy" if isinstance(observation_space, spaces.Dict) else "MlpPolicy"
+        if isinstance(observation_space, spaces.Dict) and self.conformance.dict_policy is not None:
+            return self.conformance.dict_policy
+        return self.conformance.policy
 
     def make(self, env: Any = None, **overrides: Any) -> BaseAlgorithm:
         env = self.vec_env() if env is None else env
@@ -76,19 +111,8 @@ class Case:
         return self.cls(self.policy(env.observation_space), env, **kwargs)
 
 
-_SMALL_NET = dict(policy_kwargs=dict(net_arch=[16]))
-_DQN_FAST = dict(learning_starts=50, buffer_size=2_000, train_freq=4, target_update_interval=100, **_SMALL_NET)
-
-CASES = [
-    Case("dqn", DQN, "CartPole-v1", _DQN_FAST, budget=256),
-    Case("a2c", A2C, "CartPole-v1", dict(n_steps=8, **_SMALL_NET), budget=256),
-    Case("d3qn", D3QN, "CartPole-v1", _DQN_FAST, budget=256),
-    Case("rainbow", Rainbow, "CartPole-v1", dict(n_atoms=11, **_DQN_FAST), budget=256),
-    Case("reinforce", REINFORCE, "CartPole-v1", dict(n_episodes=2, **_SMALL_NET), budget=256, exact_steps=False),
-    # (VecNormalize normalises Box observations only: a table's observations are left as they are)
-    # (optimistic values: a short FrozenLake run rarely sees a reward, and an all-zero table would learn nothing)
-    Case("qlearning", QLearning, "FrozenLake-v1", dict(initial_q_value=1.0), budget=500, vec_normalize=dict(norm_obs=False)),
-]
+# Every registered algorithm with a Conformance (SB3's DQN and A2C among them, as controls), plug-ins' included
+CASES = [Case.of(get_algo(key)) for key in algo_keys() if get_algo(key).conformance is not None]
 OURS = [case for case in CASES if case.cls.__module__.startswith("sb3_ext")]
 
 
@@ -188,8 +212,8 @@ def test_devices(case: Case, tmp_path: Path) -> None:
             loaded = case.cls.load(tmp_path / "model.zip", env=case.vec_env(), device=device)
         # QLearning's table is a numpy array: it stays on the CPU (by design), and says so for any other device
         on_cpu = [w for w in caught if issubclass(w.category, UserWarning) and "the table stays on the CPU" in str(w.message)]
-        assert len(on_cpu) == (1 if case.cls is QLearning and device == "cuda" else 0)
-        expected_device = "cpu" if case.cls is QLearning else get_device(device).type
+        assert len(on_cpu) == (1 if case.on_cpu_only and device == "cuda" else 0)
+        expected_device = "cpu" if case.on_cpu_only else get_device(device).type
         assert loaded.device.type == expected_device and loaded.policy.device.type == expected_device
         np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
         loaded.learn(case.budget)
@@ -225,8 +249,9 @@ def test_set_env(case: Case, tmp_path: Path) -> None:
     assert loaded._last_obs is not None
     loaded.learn(budget, reset_num_timesteps=False)
     assert loaded.num_timesteps >= model.num_timesteps + budget
+    other_env = make_vec_env("Acrobot-v1" if spaces.Box in case.spec.observation_spaces else "Taxi-v4")
     with pytest.raises(ValueError, match=r"(Observation|Action) spaces do not match"):
-        case.cls.load(tmp_path / "model.zip", env=make_vec_env("Taxi-v4" if case.cls is QLearning else "Acrobot-v1"))
+        case.cls.load(tmp_path / "model.zip", env=other_env)
 
 
 # --- predict (test_predict.py) ----------------------------------------------------------------------------------
@@ -292,6 +317,42 @@ def test_callbacks(case: Case, tmp_path: Path) -> None:
     model = case.make(seed=0)
     model.learn(10_000, callback=EvalCallback(case.vec_env(seed=5), callback_on_new_best=stop, eval_freq=100))
     assert model.num_timesteps == 100
+
+
+class RecordHooks(BaseCallback):
+    """Records every hook SB3's algorithms call, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks: list[str] = []
+
+    def _on_training_start(self) -> None:
+        self.hooks.append("training_start")
+
+    def _on_rollout_start(self) -> None:
+        self.hooks.append("rollout_start")
+
+    def _on_step(self) -> bool:
+        self.hooks.append("step")
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.hooks.append("rollout_end")
+
+    def _on_training_end(self) -> None:
+        self.hooks.append("training_end")
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_every_callback_hook_in_sb3s_order(case: Case) -> None:
+    hooks = RecordHooks()
+    model = case.make(seed=0).learn(case.budget, callback=hooks)
+    calls = hooks.hooks
+    assert calls[0] == "training_start" and calls[-1] == "training_end" and calls.count("training_start") == 1
+    assert calls.count("step") == model.num_timesteps  # (one env: one call per step)
+    # Every step inside a rollout, rollouts one after the other, as in SB3's collect_rollouts: [s s s][s s s]...
+    inside = "".join({"rollout_start": "[", "step": "s", "rollout_end": "]"}[c] for c in calls[1:-1])
+    assert re.fullmatch(r"(\[s+\])+", inside) and inside.count("[") >= 2, inside[:80]
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -360,7 +421,7 @@ def test_tensorboard_folder(case: Case, tmp_path: Path) -> None:
     model.learn(case.budget)
     model.learn(case.budget, reset_num_timesteps=False)  # goes on in the same run
     model.learn(case.budget)  # a new run
-    name = case.cls.__name__
+    name = inspect.signature(case.cls.learn).parameters["tb_log_name"].default  # (a subclass may keep its parent's)
     assert sorted(os.listdir(tmp_path)) == [f"{name}_1", f"{name}_2"]
     assert list((tmp_path / f"{name}_1").glob("events.out.tfevents.*"))
 
@@ -420,8 +481,8 @@ class SpacesEnv(gym.Env):
 SPACE_CASES = [
     pytest.param(case, obs_kind, action_kind, id=f"{case.key}-{obs_kind.__name__}-{action_kind.__name__}")
     for case in CASES
-    for obs_kind in get_algo(case.key).observation_spaces
-    for action_kind in get_algo(case.key).action_spaces
+    for obs_kind in case.spec.observation_spaces
+    for action_kind in case.spec.action_spaces
 ]
 
 
@@ -441,11 +502,48 @@ def test_every_declared_space(case: Case, obs_kind: type[spaces.Space], action_k
     assert 0.0 <= mean <= 10.0
 
 
+class Frames(gym.Env):
+    """Seeded random 36x36 frames (the smallest NatureCNN takes), 20 steps an episode, reward for the first action."""
+
+    observation_space = spaces.Box(0, 255, (36, 36, 1), np.uint8)
+
+    def __init__(self, action_space: spaces.Space) -> None:
+        self.action_space = action_space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.integers(0, 256, (36, 36, 1), dtype=np.uint8), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        reward = float(np.asarray(action).reshape(-1)[0] == 0)
+        return self.np_random.integers(0, 256, (36, 36, 1), dtype=np.uint8), reward, False, self.t >= 20, {}
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.conformance.image_policy is not None], ids=str)
+def test_image_policy_trains_saves_and_loads(case: Case, tmp_path: Path) -> None:
+    action_kind = spaces.Discrete if spaces.Discrete in case.spec.action_spaces else case.spec.action_spaces[0]
+    env = make_vec_env(Frames, n_envs=1, seed=0, env_kwargs=dict(action_space=_space(action_kind, for_actions=True)))
+    policy_kwargs = dict(case.kwargs.get("policy_kwargs", {}), features_extractor_kwargs=dict(features_dim=16))
+    image_policy = case.conformance.image_policy
+    assert image_policy is not None
+    model = case.cls(image_policy, env, seed=0, **{**case.kwargs, "policy_kwargs": policy_kwargs}).learn(100)
+    assert type(model.policy) is case.cls.policy_aliases[image_policy]
+    obs = observations(env.observation_space, 5)
+    expected, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    loaded = case.cls.load(tmp_path / "model.zip")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
+    mean, _ = evaluate_policy(loaded, env, n_eval_episodes=1)
+    assert 0.0 <= mean <= 20.0
+
+
 UNDECLARED_ACTIONS = [
     pytest.param(case, kind, id=f"{case.key}-{kind.__name__}")
     for case in OURS
     for kind in (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-    if kind not in get_algo(case.key).action_spaces
+    if kind not in case.spec.action_spaces
 ]
 
 
@@ -472,7 +570,7 @@ class BatchNormExtractor(BaseFeaturesExtractor):
         return self.dropout(self.batch_norm(th.flatten(observations, start_dim=1)))
 
 
-@pytest.mark.parametrize("case", [case for case in CASES if case.cls is not QLearning], ids=str)
+@pytest.mark.parametrize("case", [case for case in CASES if case.conformance.network_policy], ids=str)
 def test_collects_in_eval_mode_and_trains_in_train_mode(case: Case) -> None:
     policy_kwargs = dict(net_arch=[16], features_extractor_class=BatchNormExtractor)
     model = case.make(case.vec_env(n_envs=2), seed=1, policy_kwargs=policy_kwargs)

@@ -2,7 +2,6 @@
 
 from tuning.objective import TuningTask
 from tuning.search_spaces import (
-    SEARCH_SPACES,
     Param,
     get_search_space,
     load_search_space,
@@ -12,7 +11,6 @@ from tuning.search_spaces import (
 from tuning.study import StudyOptions, make_pruner, make_sampler, make_storage, optimize, rerun_trial
 
 __all__ = [
-    "SEARCH_SPACES",
     "Param",
     "StudyOptions",
     "TuningTask",

@@ -8,11 +8,13 @@ from gymnasium import spaces
 from torch import nn
 
 from sb3_ext import ALGOS, ConfigError, load_zoo_config
-from tuning.search_spaces import SEARCH_SPACES, Param, load_search_space, sample_params, to_hyperparams
+from tuning.search_spaces import Param, get_search_space, load_search_space, sample_params, to_hyperparams
 
 
 def test_every_registry_key_has_a_search_space() -> None:
-    assert set(SEARCH_SPACES) == set(ALGOS)
+    for key, spec in ALGOS.items():
+        assert spec.search_space, key
+        assert get_search_space(key) == dict(spec.search_space)  # (each parameter sets a constructor argument)
 
 
 def _env_for(algo: str) -> str:
@@ -27,8 +29,8 @@ def test_sampled_params_build_a_model_that_trains(algo: str) -> None:
     env_id = _env_for(algo)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3), direction="maximize")
     trial = study.ask()
-    params = sample_params(trial, SEARCH_SPACES[algo])
-    assert set(params) == set(SEARCH_SPACES[algo])
+    params = sample_params(trial, get_search_space(algo))
+    assert set(params) == set(get_search_space(algo))
     base = load_zoo_config(algo, env_id, hyperparams={"n_envs": 2})
     hyper = to_hyperparams(params, base.hyperparams, ALGOS[algo].on_policy)
     cfg = load_zoo_config(algo, env_id, hyperparams={"n_envs": 2, **hyper}, n_timesteps=300)
