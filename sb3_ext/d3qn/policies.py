@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sb3_ext.common import torch_layers
+from sb3_ext.common.heads import TrunkQNetwork, dueling_combination
 from sb3_ext.common.torch_layers import NoisyLinear, linear_stack, noisy_sampling
 
 __all__ = ["CnnPolicy", "DuelingDQNPolicy", "DuelingQNetwork", "MlpPolicy", "MultiInputPolicy", "NoisyQNetwork"]
@@ -60,7 +61,7 @@ class NoisyQNetwork(QNetwork):
         return {**super()._get_constructor_parameters(), "noisy_std": self.noisy_std}
 
 
-class DuelingQNetwork(QNetwork):
+class DuelingQNetwork(TrunkQNetwork):
     """
     Dueling Q-network (Wang et al. 2016, https://arxiv.org/abs/1511.06581).
 
@@ -108,11 +109,7 @@ class DuelingQNetwork(QNetwork):
         self.dueling_net_arch = list(dueling_net_arch or [])
         self.noisy, self.noisy_std = noisy, noisy_std
         n_actions = int(action_space.n)
-        # QNetwork built hidden layers followed by one linear layer to the Q-values: keep the hidden layers as the
-        # shared part and replace the last layer by the two streams.
-        self.shared_net = nn.Sequential(*list(self.q_net)[:-1])
-        del self.q_net
-        latent_dim = self.net_arch[-1] if self.net_arch else features_dim
+        latent_dim = self.latent_dim
         self.head: nn.Linear | NoisyLinear | None = None
         if self.dueling_net_arch:
             self.value_net = linear_stack(latent_dim, 1, self.dueling_net_arch, activation_fn, noisy, noisy_std)
@@ -128,7 +125,7 @@ class DuelingQNetwork(QNetwork):
         :param obs: a batch of observations
         :return: the values ``V(s)``, shape ``(batch, 1)``, and the advantages ``A(s, a)``, shape ``(batch, n_actions)``
         """
-        latent = self.shared_net(self.extract_features(obs, self.features_extractor))
+        latent = self.latent(obs)
         if self.head is not None:
             out = self.head(latent)
             return out[:, :1], out[:, 1:]
@@ -140,10 +137,8 @@ class DuelingQNetwork(QNetwork):
         :return: Q-values ``V(s) + A(s, a) - mean_a' A(s, a')``, shape ``(batch, n_actions)``
         """
         if self.head is not None:
-            latent = self.shared_net(self.extract_features(obs, self.features_extractor))
-            return F.linear(latent, self.combination @ self.head.weight, self.combination @ self.head.bias)
-        value, advantage = self.streams(obs)
-        return value + advantage - advantage.mean(dim=1, keepdim=True)
+            return F.linear(self.latent(obs), self.combination @ self.head.weight, self.combination @ self.head.bias)
+        return dueling_combination(*self.streams(obs))
 
     def reset_noise(self) -> None:
         """Draw new noise for the noisy layers (nothing to do without them)."""

@@ -12,13 +12,14 @@ from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
 from sb3_ext.common import torch_layers
+from sb3_ext.common.heads import TrunkQNetwork, dueling_combination
 from sb3_ext.common.torch_layers import linear_stack
 from sb3_ext.d3qn.policies import DuelingDQNPolicy
 
 __all__ = ["CategoricalQNetwork", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "RainbowPolicy"]
 
 
-class CategoricalQNetwork(QNetwork):
+class CategoricalQNetwork(TrunkQNetwork):
     """
     Categorical Q-network (C51, Bellemare et al. 2017, https://arxiv.org/abs/1707.06887): for every action, a
     distribution of the return over ``n_atoms`` fixed atoms :attr:`support` ``z_1 = v_min < ... < z_N = v_max``.
@@ -75,10 +76,7 @@ class CategoricalQNetwork(QNetwork):
         self.dueling, self.dueling_net_arch = dueling, list(dueling_net_arch or [])
         self.noisy, self.noisy_std = noisy, noisy_std
         n_actions = int(action_space.n)
-        # QNetwork built hidden layers and a linear layer to the Q-values: keep the hidden layers, replace the last.
-        self.shared_net = nn.Sequential(*list(self.q_net)[:-1])
-        del self.q_net
-        latent_dim = self.net_arch[-1] if self.net_arch else features_dim
+        latent_dim = self.latent_dim
         arch = self.dueling_net_arch
         self.advantage_net = linear_stack(latent_dim, n_actions * self.n_atoms, arch, activation_fn, noisy, noisy_std)
         self.value_net = linear_stack(latent_dim, self.n_atoms, arch, activation_fn, noisy, noisy_std) if dueling else None
@@ -89,12 +87,11 @@ class CategoricalQNetwork(QNetwork):
         :param obs: a batch of observations
         :return: the logits of the return distributions, shape ``(batch, n_actions, n_atoms)``
         """
-        latent = self.shared_net(self.extract_features(obs, self.features_extractor))
+        latent = self.latent(obs)
         advantage = self.advantage_net(latent).view(-1, int(self.action_space.n), self.n_atoms)
         if self.value_net is None:
             return advantage
-        value = self.value_net(latent).unsqueeze(1)
-        return value + advantage - advantage.mean(dim=1, keepdim=True)
+        return dueling_combination(self.value_net(latent).unsqueeze(1), advantage)
 
     def log_probabilities(self, obs: PyTorchObs) -> th.Tensor:
         """
