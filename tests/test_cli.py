@@ -30,6 +30,7 @@ def train(tmp_path: Path, *extra: str) -> Path:
     return runs[-1]
 
 
+@pytest.mark.slow
 def test_train_learns_and_evaluate_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = train(tmp_path, "--algo", "ppo", "--env", "CartPole-v1", "-n", "20000", "--seed", "0", "--eval-freq", "5000")
     assert run == tmp_path / "logs" / "ppo" / "CartPole-v1_1"
@@ -71,6 +72,7 @@ def test_config_reload_and_vecnormalize(tmp_path: Path, capsys: pytest.CaptureFi
     assert "a2c on Acrobot-v1: mean return" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_seeded_runs_are_identical(tmp_path: Path) -> None:
     args = (
         "--algo",
@@ -121,6 +123,7 @@ def test_bad_train_input_exits_2_with_one_line_and_no_folder(
     assert not any(p.is_dir() for p in logs.glob("*/*")) if logs.exists() else True
 
 
+@pytest.mark.slow
 def test_bad_yaml_exits_2_from_a_real_process(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("CartPole-v1:\n  n_timesteps: [1\n")

@@ -109,6 +109,7 @@ def test_malformed_run_yml_exits_2_in_one_line(run_dir: Path, tmp_path: Path, ca
     assert not (tmp_path / "v").exists()
 
 
+@pytest.mark.slow
 def test_normalised_run_plays_with_its_statistics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["train", "--algo", "a2c", "--env", "Acrobot-v1", "-n", "200", "--eval-freq", "0", "--seed", "0"]
     assert main([*argv, "--log-folder", str(tmp_path / "logs")]) == 0

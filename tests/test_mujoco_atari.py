@@ -11,6 +11,8 @@ from sb3_ext import load_zoo_config
 pytest.importorskip("mujoco")
 pytest.importorskip("ale_py")
 
+pytestmark = pytest.mark.slow  # (MuJoCo and Atari training runs)
+
 
 def test_sac_trains_on_mujoco_from_its_zoo_entry() -> None:
     cfg = load_zoo_config("sac", "HalfCheetah-v4", n_timesteps=300, hyperparams={"learning_starts": 100})

@@ -84,6 +84,7 @@ def run(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess[s
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_third_party_package_is_trained_tuned_and_suggested(acme: Path, tmp_path: Path) -> None:
     train = ["sb3_ext", "train", "--algo", "aux_ppo", "--env", "CartPole-v1", "-n", "256", "--seed", "0"]
     train += ["--hyperparams", "n_steps=128", "aux_coef=lin_0.5", "--eval-freq", "128", "--eval-episodes", "2"]

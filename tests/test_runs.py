@@ -50,6 +50,7 @@ def test_checkpoints_hold_model_buffer_and_keep_the_newest(tmp_path: Path) -> No
         assert pickle.load(f).size() == 2048  # every transition, the last one included
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_goes_on_to_the_budget(kill_train: KillTrain) -> None:
     budget = 6144  # (a multiple of train_freq: DQN's rollouts of 64 steps end there)
     args = ["--algo", "dqn", "--env", "CartPole-v1", "-n", str(budget), "--seed", "0", "--save-freq", "1000"]
@@ -77,6 +78,7 @@ def test_resume_after_sigkill_goes_on_to_the_budget(kill_train: KillTrain) -> No
     assert _monitor_steps(run_dir) <= budget  # no episode counted twice
 
 
+@pytest.mark.slow
 def test_a_run_killed_between_checkpoints_resumes_to_where_a_fresh_run_ends(tmp_path: Path, kill_train: KillTrain) -> None:
     # SB3's learn() ends after the rollout that reaches the budget: here rollouts of train_freq=64 steps in each of
     # 2 envs, so a fresh run of 5000 steps ends at 5120 (40 rollouts of 128), and so must a resumed one.
@@ -101,6 +103,7 @@ def test_a_run_killed_between_checkpoints_resumes_to_where_a_fresh_run_ends(tmp_
     assert _monitor_steps(run_dir) <= fresh_end
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_runs_vec_env(kill_train: KillTrain, monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["--algo", "dqn", "--env", "CartPole-v1", "-n", "4000", "--n-envs", "2", "--vec-env", "subproc"]
     args += ["--seed", "0", "--save-freq", "500", "--eval-freq", "0", "--hyperparams", *QUICK]
@@ -178,6 +181,7 @@ def test_trained_agent_continues_in_a_new_run(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "c" / "ppo").exists() or not list((tmp_path / "c" / "ppo").iterdir())
 
 
+@pytest.mark.slow
 def test_subproc_vec_env_and_tensorboard(tmp_path: Path) -> None:
     tb = tmp_path / "tb"
     args = ["train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "256", "--n-envs", "2", "--vec-env", "subproc"]

@@ -69,6 +69,7 @@ def registered() -> Iterator[None]:
     exp_manager.ExperimentManager.objective = objective  # type: ignore[method-assign]
 
 
+@pytest.mark.slow
 def test_train_writes_the_zoo_run_folder_from_our_config(logs: Path) -> None:
     run = logs / "d3qn" / "CartPole-v1_1"
     model = D3QN.load(run / "CartPole-v1.zip")
@@ -81,6 +82,7 @@ def test_train_writes_the_zoo_run_folder_from_our_config(logs: Path) -> None:
     assert args["algo"] == "d3qn" and Path(args["conf_file"]) == default_config_path("d3qn")
 
 
+@pytest.mark.slow
 def test_enjoy_plays_the_trained_model(logs: Path) -> None:
     pytest.importorskip("requests", reason="rl_zoo3's enjoy imports requests, which rl_zoo3 does not declare")
     result = zoo(logs.parent, "enjoy", "--algo", "d3qn", "--env", "CartPole-v1", "-f", str(logs), "-n", "50", "--no-render")
@@ -88,6 +90,7 @@ def test_enjoy_plays_the_trained_model(logs: Path) -> None:
     assert f"Loading {logs / 'd3qn' / 'CartPole-v1_1' / 'CartPole-v1.zip'}" in result.stdout
 
 
+@pytest.mark.slow
 def test_optimize_samples_our_search_space_over_the_config(tmp_path: Path) -> None:
     args = ["train", "--algo", "d3qn", "--env", "CartPole-v1", "-n", "600", "-f", str(tmp_path / "logs"), "--seed", "0"]
     args += ["--optimize", "--n-trials", "2", "--n-jobs", "1", "--eval-episodes", "2", "--n-evaluations", "1"]
@@ -144,6 +147,7 @@ def test_sampled_noise_becomes_the_action_noise_object() -> None:
     assert sampler.sample(FixedTrial(first_values("td3", noise_type="none")), 3, 1, {})["action_noise"] is None
 
 
+@pytest.mark.slow
 def test_a_bad_first_word_exits_2_with_one_line(tmp_path: Path) -> None:
     result = zoo(tmp_path, "frobnicate", "--algo", "d3qn")
     assert result.returncode == 2 and result.stdout == ""
@@ -164,6 +168,7 @@ def test_an_unknown_env_exits_2_with_the_nearest(capsys: pytest.CaptureFixture[s
     assert err.count("\n") == 1 and "unknown environment 'CartPole-v9'" in err and "CartPole-v1" in err
 
 
+@pytest.mark.slow
 def test_minatar_trains_from_our_entry(tmp_path: Path) -> None:
     # The zoo looks the id up before making it (MinAtar registers on request) and evaluates the entry's
     # policy_kwargs string, whose features extractor is sb3-ext's MinAtarCNN (a dotted path).
@@ -185,6 +190,7 @@ def test_without_rl_zoo3_it_says_how_to_install_it(
     assert err.count("\n") == 1 and err.rstrip().endswith(INSTALL)
 
 
+@pytest.mark.slow
 def test_sb3_ext_imports_without_rl_zoo3() -> None:
     code = "import sys, sb3_ext, sb3_ext.cli, sb3_ext.zoo, tuning; sys.exit(any(m.startswith('rl_zoo3') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], timeout=300).returncode == 0

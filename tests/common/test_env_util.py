@@ -44,6 +44,7 @@ def test_minatar_cnn() -> None:
         MinAtarCNN(spaces.Box(0, 1, (4,)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["rainbow", "dqn"])
 def test_cli_trains_on_minatar_by_id(algo: str, tmp_path: Path) -> None:
     # A fresh process: the id is registered by the config, not by an earlier import

@@ -339,6 +339,7 @@ def test_zoo_config_entries_build_and_train(entry: str) -> None:
     model.learn(100)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("registered")
 def test_learns_cartpole() -> None:
     """The zoo config reaches a deterministic evaluation mean >= 475 within a budget of 30,000 steps (seed 0).

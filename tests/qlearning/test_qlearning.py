@@ -65,18 +65,21 @@ def train_from_zoo(env_id: str, seed: int = 0) -> QLearning:
     return model.learn(cfg.n_timesteps)
 
 
+@pytest.mark.slow
 def test_learns_taxi() -> None:
     model = train_from_zoo("Taxi-v4")  # 200k steps, 8 envs
     mean, _ = evaluate_policy(model, make_vec_env("Taxi-v4", seed=123), n_eval_episodes=1000)
     assert mean >= 7.0
 
 
+@pytest.mark.slow
 def test_learns_frozen_lake() -> None:
     model = train_from_zoo("FrozenLake-v1")  # slippery 4x4, 300k steps, 8 envs
     mean, _ = evaluate_policy(model, make_vec_env("FrozenLake-v1", seed=123), n_eval_episodes=1000)
     assert mean >= 0.70  # reward 1 on success only: the mean return is the success rate
 
 
+@pytest.mark.slow
 def test_learns_cliff_walking_optimal_path() -> None:
     model = train_from_zoo("CliffWalking-v1")  # 50k steps, 4 envs
     mean, std = evaluate_policy(model, make_vec_env("CliffWalking-v1", seed=123), n_eval_episodes=3)
@@ -231,6 +234,7 @@ def test_exploration_continues_after_load(tmp_path: Path) -> None:
     assert seen[0] < loaded.exploration_initial_eps
 
 
+@pytest.mark.slow
 def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     block = readme.split("### Tabular Q-learning")[1].split("```python")[1].split("```")[0]

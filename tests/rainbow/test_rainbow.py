@@ -195,7 +195,10 @@ def _vec_env(policy: str) -> Any:
     return make_vec_env("CartPole-v1", n_envs=2, seed=0)
 
 
-@pytest.mark.parametrize("policy", ["MlpPolicy", "CnnPolicy", "MultiInputPolicy"])
+@pytest.mark.parametrize(
+    "policy",
+    ["MlpPolicy", pytest.param("CnnPolicy", marks=pytest.mark.slow), pytest.param("MultiInputPolicy", marks=pytest.mark.slow)],
+)
 def test_without_the_categorical_head_and_noise_it_trains_exactly_as_d3qn(policy: str) -> None:
     kwargs: dict[str, Any] = dict(
         seed=3, n_steps=1, learning_starts=100, buffer_size=1_000, batch_size=32, target_update_interval=50, train_freq=4
@@ -335,6 +338,7 @@ def test_save_load_without_env_round_trips_predictions_and_priorities(tmp_path: 
 # --- learning --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_learns_cartpole() -> None:
     """The zoo config reaches a deterministic evaluation mean >= 475 within a budget of 30,000 steps (seed 0)."""
     budget = 30_000

@@ -351,6 +351,7 @@ def test_gsde_noise_is_resampled_as_in_a2c(sde_sample_freq: int) -> None:
 # --- Learning ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_learns_cartpole() -> None:
     # The zoo's CartPole-v1 hyperparameters, seed 0: within 30k steps a deterministic evaluation (10 episodes, every
     # 1000 steps) is perfect (500), which stops training; 50 fresh episodes then average >= 475. Seeds 0-4 got
@@ -393,6 +394,7 @@ def test_learns_under_np_seterr_raise(n_envs: int) -> None:
     assert model.rollout_buffer.returns.min() == 0.0
 
 
+@pytest.mark.slow
 def test_learns_continuous_actions_with_4_envs() -> None:
     def random_return() -> float:
         env = point_env(1, seed=123)
@@ -542,6 +544,7 @@ def test_zoo_config_builds(env_id: str) -> None:
     assert isinstance(model, REINFORCE)
 
 
+@pytest.mark.slow
 def test_cli_trains_from_the_zoo_config(tmp_path: Path) -> None:
     from sb3_ext.cli import main
 

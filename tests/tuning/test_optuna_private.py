@@ -42,6 +42,7 @@ def test_get_heartbeat_thread_signature() -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_get_heartbeat_thread_keeps_a_trial_alive_only_inside_it(tmp_path: Path) -> None:
     get_heartbeat_thread = private("optuna.storages._heartbeat", "get_heartbeat_thread")

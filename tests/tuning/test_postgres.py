@@ -19,9 +19,12 @@ import optuna
 import pytest
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-pytestmark = pytest.mark.skipif(
-    not BIN and not shutil.which("initdb"), reason="PostgreSQL server binaries not installed (.ci/run installs them)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not BIN and not shutil.which("initdb"), reason="PostgreSQL server binaries not installed (.ci/run installs them)"
+    ),
+    pytest.mark.slow,  # (a server and worker processes)
+]
 
 
 def _pg(command: str) -> str:

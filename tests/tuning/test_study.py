@@ -39,6 +39,7 @@ def run_cli(argv: list[str]) -> int:
         return int(exc.code or 0)
 
 
+@pytest.mark.slow
 def test_cli_study_writes_every_output_resumes_and_reruns(
     tmp_path: Path, fast_space: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,6 +80,7 @@ def test_cli_study_writes_every_output_resumes_and_reruns(
     assert "identical" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_two_workers_finish_exactly_the_total(tmp_path: Path, fast_space: Callable[[str], str], storage: str) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}" if storage == "sqlite" else str(tmp_path / "w.log")
@@ -139,6 +141,7 @@ def test_failures_are_failures_and_the_study_goes_on(tmp_path: Path, fast_space:
     assert "## Failed trials" in report and "FloatingPointError" in report and "ConfigError" in report
 
 
+@pytest.mark.slow
 def test_median_pruner_prunes_the_bad_trials(tmp_path: Path, fast_space: Callable[[str], str]) -> None:
     space = fast_space("env_kwargs: {choices: ['dict(level=1.0)', 'dict(level=0.0)']}\n")
     task = TuningTask(
@@ -196,6 +199,7 @@ def test_bad_input_exits_2_and_creates_no_study(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(
     tmp_path: Path, fast_space: Callable[[str], str], running_trial: Callable[..., optuna.trial.FrozenTrial]
 ) -> None:
@@ -222,6 +226,7 @@ def test_ctrl_c_marks_the_running_trial_and_keeps_the_study_usable(
     assert [t.state for t in study.trials].count(TrialState.WAITING) == 2  # queued, run by the next run
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_retried_with_sqlite(
     tmp_path: Path,
     fast_space: Callable[[str], str],
