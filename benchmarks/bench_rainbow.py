@@ -17,6 +17,12 @@ interrupted run had not finished, so a part longer than a sitting can be complet
   Its evaluations take 100 episodes unless ``--eval-episodes`` says otherwise: at these scores 10 are coarse (the
   same seeds of the train_freq 4 entries scored a ratio of 1.40 on 10 episodes, 1.06 on 100). About 110 minutes with
   ``--workers 2`` on 2 cores.
+- ``support``: Rainbow's atoms on LunarLander-v3, chosen among ``--supports`` (``v_min:v_max``) without looking at any
+  evaluation: each candidate is trained with the zoo entry otherwise unchanged on ``--few-seeds`` (3) and the one with
+  the best median return over its last 100 training episodes (the training seeds' own episodes) is chosen; the finals
+  reported are deterministic evaluations on fresh evaluation seeds (``30000 + seed``), with DQN's zoo config beside
+  it on the same seeds. Target: Rainbow's median >= 200. (The ``final`` part evaluates on seeds ``10000 + seed``,
+  which were looked at when LunarLander's support was first chosen: its LunarLander row is this part's.)
 - ``throughput``: Rainbow (all six parts) and DQN with identical shared hyperparameters (the zoo's DQN CartPole-v1
   config), trained alternately for ``--throughput-steps`` steps, ``--throughput-rounds`` times; target ratio >= 0.6.
   With ``--throughput-variants``, Rainbow with each part switched off in turn is timed too (what each part costs).
@@ -26,7 +32,7 @@ interrupted run had not finished, so a part longer than a sitting can be complet
   this machine), each as it ships and again with denormal floats flushed to zero for all (``torch.set_flush_denormal``;
   Adam's moments of dead units decay through the denormal range, which x86 CPUs compute slowly).
 
-    python benchmarks/bench_rainbow.py [--parts final minatar throughput] [--final-envs CartPole-v1 ...]
+    python benchmarks/bench_rainbow.py [--parts final minatar throughput support] [--final-envs CartPole-v1 ...]
                                        [--seeds 0 1 2 3 4] [--few-seeds 0 1 2] [--workers 2] [--smoke] [--no-record]
 """
 
@@ -47,7 +53,7 @@ from stable_baselines3.common.buffers import NStepReplayBuffer
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_ext import PrioritizedReplayBuffer, Rainbow
+from sb3_ext import PrioritizedReplayBuffer, Rainbow, load_zoo_config
 from sb3_ext.common.env_util import make_env
 from sb3_ext.common.torch_layers import NoisyLinear, reset_noise
 from sb3_ext.rainbow.rainbow import project_distribution
@@ -151,6 +157,70 @@ def part_minatar(args: argparse.Namespace) -> None:
         {"rainbow": rainbow, "dqn": dqn, "ratio": ratio},
         f"median final Rainbow {rainbow['median']:.2f} vs DQN {dqn['median']:.2f} (ratio {ratio:.2f}, target >= 1.5); "
         f"per seed Rainbow {list(rainbow['per_seed'].values())}, DQN {list(dqn['per_seed'].values())}",
+        record=not args.no_record,
+    )
+
+
+#: Seeds of the report's evaluation episodes in the support part: never used to choose anything
+FRESH_EVAL_SEED = 30_000
+
+
+def support_run(algo: str, env_id: str, seed: int, support: list[float] | None, steps: int | None, eval_episodes: int) -> dict:
+    """
+    Train ``algo`` with its zoo config (Rainbow's atoms on ``support``, ``[v_min, v_max]``, when given) and return the
+    mean return of its last 100 training episodes (its training seed's own episodes, what a support is chosen on) and
+    its final deterministic evaluation on fresh evaluation seeds (what is reported).
+    """
+    th.set_num_threads(1)
+    cfg = anchor_config(algo, env_id)
+    if support is not None:
+        cfg = load_zoo_config(algo, env_id, cfg.source, hyperparams=dict(v_min=support[0], v_max=support[1]))
+    model = cfg.make_model(cfg.make_env(seed=seed), seed=seed).learn(steps or cfg.n_timesteps)
+    training = float(np.mean([info["r"] for info in model.ep_info_buffer]))
+    eval_env = make_env(env_id)
+    eval_env.reset(seed=FRESH_EVAL_SEED + seed)
+    fresh = evaluate(model, eval_env, eval_episodes)
+    print(env_id, algo, seed, support, training, fresh, flush=True)
+    return {"training_last100": training, "fresh_eval": fresh}
+
+
+def part_support(args: argparse.Namespace) -> None:
+    """Rainbow's support on LunarLander-v3 chosen on training episodes, reported on fresh evaluation seeds beside DQN."""
+    env_id = "LunarLander-v3"
+    if not _installed(env_id):
+        return
+    supports = [[float(v) for v in text.split(":")] for text in args.supports]
+    jobs = [dict(algo="rainbow", support=support) for support in supports] + [dict(algo="dqn", support=None)]
+    episodes = args.eval_episodes or 10
+    kwargs = [
+        dict(job, env_id=env_id, seed=seed, steps=args.final_steps, eval_episodes=episodes)
+        for job in jobs
+        for seed in args.few_seeds
+    ]
+    results = iter(run_jobs(support_run, kwargs, args.workers, store=not args.no_record))
+    runs = {str(job["support"]): {seed: next(results) for seed in args.few_seeds} for job in jobs}
+
+    def median(support: Any, key: str) -> float:
+        return statistics.median(run[key] for run in runs[str(support)].values())
+
+    chosen = max(supports, key=lambda support: median(support, "training_last100"))
+    ours, dqn = runs[str(chosen)], runs["None"]
+    fresh = {seed: run["fresh_eval"] for seed, run in ours.items()}
+    dqn_fresh = {seed: run["fresh_eval"] for seed, run in dqn.items()}
+    candidates = "; ".join(
+        f"[{s[0]:g}, {s[1]:g}] training last-100 median {median(s, 'training_last100'):.1f} "
+        f"(fresh evaluation, not used to choose: {median(s, 'fresh_eval'):.1f})"
+        for s in supports
+    )
+    report(
+        f"Rainbow's support on LunarLander-v3 chosen on training episodes, finals on fresh evaluation seeds "
+        f"(zoo configs and budgets, {len(args.few_seeds)} seeds)",
+        {"runs": runs, "chosen": chosen},
+        f"chosen [{chosen[0]:g}, {chosen[1]:g}] by the median return of the last 100 training episodes; candidates: "
+        f"{candidates}; finals ({episodes} episodes, evaluation seeds {FRESH_EVAL_SEED}+seed): rainbow median "
+        f"{statistics.median(fresh.values()):.1f} worst {min(fresh.values()):.1f} ({[round(v, 1) for v in fresh.values()]}); "
+        f"dqn median {statistics.median(dqn_fresh.values()):.1f} ({[round(v, 1) for v in dqn_fresh.values()]}); "
+        f"Rainbow's median >= 200: {'yes' if statistics.median(fresh.values()) >= 200 else 'NO'}",
         record=not args.no_record,
     )
 
@@ -334,7 +404,7 @@ def _installed(env_id: str) -> bool:
         return False
 
 
-PARTS = {"final": part_final, "minatar": part_minatar, "throughput": part_throughput}
+PARTS = {"final": part_final, "minatar": part_minatar, "throughput": part_throughput, "support": part_support}
 
 
 def main() -> None:
@@ -349,6 +419,9 @@ def main() -> None:
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-variants", action="store_true", help="also time Rainbow with one part off at a time")
     parser.add_argument("--step-rounds", type=int, default=7, help="rounds of 200 gradient steps per algorithm and mode")
+    parser.add_argument(
+        "--supports", nargs="+", default=["-150:150", "-300:300"], help="support part: Rainbow's candidate v_min:v_max"
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes for the training runs")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets to check the script (implies --no-record)")
     parser.add_argument("--no-record", action="store_true")
