@@ -48,7 +48,9 @@ from sb3_ext.common.utils import atomic_write_text
 from sb3_ext.common.env_util import make_env, register_env_package
 from sb3_ext.common.yaml_utils import parse_value, read_yaml, to_expression, to_yaml_value
 from sb3_ext.errors import ConfigError, Sb3ExtError, UnknownEnvError, suggest
-from sb3_ext.registry import AlgoSpec, get_algo
+from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.common.prioritized import PRIORITIZED_VARIANTS, PrioritizedReplay
+from sb3_ext.registry import ALGOS, AlgoSpec, get_algo
 
 __all__ = [
     "ZOO_CONFIG_DIR",
@@ -678,6 +680,7 @@ def _parse_model_keys(spec: AlgoSpec, types_: dict[str, Any], model_raw: dict[st
             value = value(1.0)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not check(value):
             raise ConfigError(f"{entry.where(key)}: must be {valid}, got {model_raw.get(key, value)!r}")
+    _refuse_silent_uniform_replay(spec, hp, entry)
     policy = hp.get("policy")
     if policy is None:
         raise ConfigError(f"{entry}: missing 'policy' (one of {', '.join(spec.cls.policy_aliases)})")
@@ -687,6 +690,25 @@ def _parse_model_keys(spec: AlgoSpec, types_: dict[str, Any], model_raw: dict[st
             f"(valid: {', '.join(spec.cls.policy_aliases)}, or a dotted path to a policy class)"
         )
     return hp
+
+
+def _refuse_silent_uniform_replay(spec: AlgoSpec, hp: dict[str, Any], entry: _Entry) -> None:
+    """
+    :raises ConfigError: for a prioritized buffer given to an algorithm that never updates its priorities (it would
+        replay uniformly), naming the registry key of its prioritized variant where it has one
+    """
+    if issubclass(spec.cls, PrioritizedReplay):
+        return
+    for key, value in hp.items():
+        if isinstance(value, type) and issubclass(value, PrioritizedReplayBuffer):
+            variant = next((PRIORITIZED_VARIANTS[c] for c in spec.cls.__mro__ if c in PRIORITIZED_VARIANTS), None)
+            keys = [other.key for other in ALGOS.values() if variant is not None and other.cls is variant]
+            prioritizing = ", ".join(k for k, other in ALGOS.items() if issubclass(other.cls, PrioritizedReplay))
+            use = f"use '{keys[0]}', its prioritized variant" if keys else f"use one that prioritizes ({prioritizing})"
+            raise ConfigError(
+                f"{entry.where(key)}: {spec.key} never updates priorities, so {value.__name__} would replay uniformly; "
+                f"{use}, or SB3's ReplayBuffer"
+            )
 
 
 def load_zoo_config(

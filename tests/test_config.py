@@ -424,3 +424,19 @@ def test_a_constructor_error_names_file_entry_and_key(tmp_path: Path) -> None:
     cfg = load_zoo_config("rainbow", "CartPole-v1", path)
     with pytest.raises(ConfigError, match=rf"^{path} \[CartPole-v1\] n_atoms: rainbow refused the value: n_atoms must be"):
         cfg.make_model(cfg.make_env())
+
+
+@pytest.mark.parametrize("algo", ["sac", "dqn", "qrdqn"])
+def test_a_prioritized_buffer_for_an_algorithm_that_does_not_prioritize_is_refused(tmp_path: Path, algo: str) -> None:
+    env_id = "Pendulum-v1" if algo == "sac" else "CartPole-v1"
+    config = tmp_path / f"{algo}.yml"
+    config.write_text(
+        f"{env_id}:\n  policy: MlpPolicy\n  n_timesteps: 1000\n  replay_buffer_class: sb3_ext.PrioritizedReplayBuffer\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_zoo_config(algo, env_id, config)
+    message = str(error.value)
+    assert message.startswith(f"{config} [{env_id}] replay_buffer_class: {algo} never updates priorities")
+    assert "would replay uniformly" in message and "\n" not in message
+    # D3QN updates them: the same entry loads
+    assert load_zoo_config("d3qn", "CartPole-v1", config if algo != "sac" else None).algo == "d3qn"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -17,6 +19,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.common.type_aliases import EpisodeBufferSamples, PrioritizedReplayBufferSamples
+from sb3_ext.errors import suggest
 
 __all__ = ["DictPrioritizedReplayBuffer", "EpisodeBuffer", "PrioritizedReplayBuffer", "discounted_returns"]
 
@@ -296,10 +299,22 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     :param alpha: prioritisation exponent, >= 0 (0: uniform sampling)
     :param beta: importance-sampling exponent in [0, 1] (1: full correction); see :meth:`set_beta`
     :param eps: added to the absolute TD errors so that no priority is 0, > 0
+    :param prioritization: ``"proportional"`` (Schaul et al. 2016: ``p = |TD error| + eps``, as above) or ``"lap"``
+        (Fujimoto et al. 2020, https://arxiv.org/abs/2007.06049, loss-adjusted prioritization: ``p = max(|TD error|,
+        1)``, so ``p ** alpha = max(|TD error| ** alpha, 1)``, and every importance-sampling weight is 1: the algorithm
+        takes the Huber loss instead)
+
+    A buffer that is sampled :data:`UNIFORM_WARNING_AFTER` times without any priority update warns once: the algorithm
+    using it does not prioritize (SB3's ``SAC``, ``DQN``...), so it samples uniformly; the warning names the prioritized
+    variant to use.
     """
 
     #: whether the observations are stored key by key (:class:`DictPrioritizedReplayBuffer`)
     _dict_observations = False
+    #: (defaults of buffers pickled before these attributes existed)
+    prioritization = "proportional"
+    _samples_without_update = 0
+    _priorities_updated = False
 
     def __init__(
         self,
@@ -315,7 +330,13 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         alpha: float = 0.6,
         beta: float = 0.4,
         eps: float = 1e-6,
+        prioritization: str = "proportional",
     ) -> None:
+        if prioritization not in PRIORITIZATIONS:
+            raise ValueError(
+                f"unknown prioritization {prioritization!r}{suggest(str(prioritization), PRIORITIZATIONS)} "
+                f"(valid: {', '.join(PRIORITIZATIONS)})"
+            )
         if isinstance(observation_space, spaces.Dict) is not self._dict_observations:
             raise ValueError(
                 "Dict observation spaces need DictPrioritizedReplayBuffer"
@@ -353,6 +374,7 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.eps = float(eps)
+        self.prioritization = prioritization
         self.max_priority = 1.0
         self._env_offsets = np.arange(self.n_envs)
         self._new_trees()
@@ -427,6 +449,10 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         """
         if self.size() == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        if not self._priorities_updated:
+            self._samples_without_update += 1
+            if self._samples_without_update == UNIFORM_WARNING_AFTER:
+                _warn_uniform(type(self).__name__, sys._getframe(1).f_locals.get("self"))
         self._write_pending()
         values = np.random.random(batch_size)
         values += np.arange(batch_size)
@@ -436,9 +462,12 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
             batch_inds, env_indices = leaves, np.zeros_like(leaves)
         else:
             batch_inds, env_indices = np.divmod(leaves, self.n_envs)
-        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / min_j p_j)^-beta over the batch, for p = priority^alpha
-        priorities /= priorities.min()
-        weights = np.power(priorities, -self.beta, dtype=np.float32)
+        if self.prioritization == "lap":  # (no correction: the algorithm's loss is the Huber loss instead)
+            weights = np.ones(batch_size, dtype=np.float32)
+        else:
+            # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / min_j p_j)^-beta over the batch, for p = priority^alpha
+            priorities /= priorities.min()
+            weights = np.power(priorities, -self.beta, dtype=np.float32)
         samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
         return PrioritizedReplayBufferSamples(*samples, weights=self._tensor(weights.reshape(-1, 1)), indices=leaves)
 
@@ -452,9 +481,13 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         :param priorities: their new priorities (before ``| |`` and ``+ eps``), same length
         """
         self._write_pending()
+        self._priorities_updated = True
         indices = _as_int64(indices, "indices")
         new = np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1))
-        new += self.eps
+        if self.prioritization == "lap":
+            np.maximum(new, 1.0, out=new)
+        else:
+            new += self.eps
         if len(indices) != len(new):
             raise ValueError(f"indices and priorities must have the same length, got {len(indices)} and {len(new)}")
         largest = float(new.max(initial=0.0))
@@ -603,6 +636,33 @@ class DictPrioritizedReplayBuffer(PrioritizedReplayBuffer, DictReplayBuffer):  #
 
     def _observation_tensor(self, observations: dict[str, np.ndarray]) -> dict[str, th.Tensor]:
         return {key: self._tensor(np.ascontiguousarray(value)) for key, value in observations.items()}
+
+
+#: The prioritizations :class:`PrioritizedReplayBuffer` implements (its ``prioritization`` argument)
+PRIORITIZATIONS = ("proportional", "lap")
+#: Samples without any priority update after which a :class:`PrioritizedReplayBuffer` warns that it is used uniformly
+UNIFORM_WARNING_AFTER = 100
+
+
+def _warn_uniform(buffer_name: str, caller: Any) -> None:
+    """Warn (once per buffer) that an algorithm samples a prioritized buffer without updating its priorities."""
+    from sb3_ext.common.prioritized import PRIORITIZED_VARIANTS  # (that module builds on this one)
+
+    algorithm = type(caller) if caller is not None else None
+    variant = next(
+        (PRIORITIZED_VARIANTS[cls] for cls in getattr(algorithm, "__mro__", ()) if cls in PRIORITIZED_VARIANTS), None
+    )
+    who = algorithm.__name__ if algorithm is not None else "the algorithm sampling it"
+    use = (
+        f"use sb3_ext.{variant.__name__} instead, which does"
+        if variant is not None
+        else "use an algorithm that does (sb3_ext's prioritized variants, D3QN, Rainbow)"
+    )
+    warnings.warn(
+        f"{buffer_name} was sampled {UNIFORM_WARNING_AFTER} times without a priority update: {who} does not update "
+        f"priorities, so every transition keeps the same priority and replay is uniform; {use}",
+        stacklevel=3,
+    )
 
 
 def _check_beta(beta: float) -> None:

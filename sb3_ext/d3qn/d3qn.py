@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import maybe_make_env
-from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.dqn import DQN
-from torch.nn import functional as F
 
-from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, PrioritizedReplayBuffer
+from sb3_ext.common.prioritized import PrioritizedReplay
 from sb3_ext.common.torch_layers import mean_noise_std, noisy_sampling, reset_noise
-from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 from sb3_ext.d3qn.policies import CnnPolicy, DuelingDQNPolicy, MlpPolicy, MultiInputPolicy
 
 __all__ = ["D3QN", "td_targets"]
@@ -54,7 +51,7 @@ def td_targets(
     return rewards + (1 - dones) * discounts * next_q
 
 
-class D3QN(DQN):
+class D3QN(PrioritizedReplay, DQN):
     """
     Dueling double DQN with prioritized experience replay: Wang et al. 2016 (dueling, https://arxiv.org/abs/1511.06581),
     van Hasselt et al. 2016 (double Q-learning, https://arxiv.org/abs/1509.06461) and Schaul et al. 2016 (prioritized
@@ -118,7 +115,7 @@ class D3QN(DQN):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    beta_schedule: Schedule | None
+    uniform_replay_allowed = True  # (any SB3 buffer: uniform replay, the ablation of prioritization)
 
     def __init__(
         self,
@@ -185,16 +182,11 @@ class D3QN(DQN):
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
         self.double_q = double_q
-        self.beta_schedule = None
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
-        self._configure_replay_buffer()
-        with warnings.catch_warnings():
-            # SB3 warns that n_steps is ignored with a custom buffer class: here it has been passed to the buffer.
-            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored", category=UserWarning)
-            super()._setup_model()
+        super()._setup_model()
         # Noisy layers explore by themselves: epsilon then defaults to 0. Whether there are any is read from the policy
         # built (its class's defaults, and keyword arguments its subclasses forward, are resolved there).
         if self.exploration_initial_eps is None or self.exploration_final_eps is None:
@@ -206,32 +198,6 @@ class D3QN(DQN):
             self.exploration_schedule = LinearSchedule(
                 self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
             )
-        if isinstance(self.replay_buffer, PrioritizedReplayBuffer):
-            self.beta_schedule = LinearSchedule(self.replay_buffer.beta, 1.0, 1.0)
-
-    def _configure_replay_buffer(self) -> None:
-        """Choose the buffer class and give n-step buffers the algorithm's ``n_steps`` and ``gamma``."""
-        buffer_class = self.replay_buffer_class
-        if buffer_class is None:
-            dict_observations = isinstance(self.observation_space, spaces.Dict)
-            buffer_class = DictPrioritizedReplayBuffer if dict_observations else PrioritizedReplayBuffer
-        kwargs = dict(self.replay_buffer_kwargs)
-        if issubclass(buffer_class, NStepReplayBuffer):
-            if self.n_steps == 1 and "n_steps" in kwargs:  # SB3's way to configure a custom n-step buffer
-                self.n_steps = kwargs["n_steps"]
-            for key, value in (("n_steps", self.n_steps), ("gamma", self.gamma)):
-                if kwargs.setdefault(key, value) != value:
-                    raise ValueError(
-                        f"replay_buffer_kwargs {key}={kwargs[key]} differs from the algorithm's {key}={value}: "
-                        f"set {key} on {type(self).__name__} only"
-                    )
-        elif self.n_steps > 1:
-            raise ValueError(
-                f"n_steps={self.n_steps} needs a buffer that computes n-step returns (PrioritizedReplayBuffer or "
-                f"NStepReplayBuffer), not {buffer_class.__name__}"
-            )
-        self.replay_buffer_class = buffer_class
-        self.replay_buffer_kwargs = kwargs
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """
@@ -245,18 +211,12 @@ class D3QN(DQN):
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        buffer = self.replay_buffer
-        if buffer is None:
-            raise RuntimeError("train() needs the replay buffer: call _setup_model() first")
-        per = buffer if isinstance(buffer, PrioritizedReplayBuffer) else None
-        if per is not None and self.beta_schedule is not None:
-            per.set_beta(self.beta_schedule(self._current_progress_remaining))
+        self._start_prioritized_round()
 
         noisy = getattr(self.policy, "noisy", False)
-        losses, errors = [], []
+        losses = []
         for _ in range(gradient_steps):
-            replay_data = buffer.sample(batch_size, env=self._vec_normalize_env)
-            weights = replay_data.weights if isinstance(replay_data, PrioritizedReplayBufferSamples) else None
+            replay_data, weights = self._prioritized_sample(batch_size)
             if noisy:
                 # New noise for every training batch, online and target networks alike; the target network stays in
                 # evaluation mode (BatchNorm), so its noise is switched on explicitly.
@@ -266,10 +226,8 @@ class D3QN(DQN):
                     loss, sample_errors = self._loss(replay_data, weights)
             else:
                 loss, sample_errors = self._loss(replay_data, weights)
-            if per is not None and weights is not None:
-                per.update_priorities(replay_data.indices, sample_errors)  # (from the same forward pass)
+            self._update_priorities(replay_data, sample_errors)  # (from the same forward pass)
             losses.append(loss.item())
-            errors.append(float(np.abs(sample_errors).mean()))
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -279,11 +237,7 @@ class D3QN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", np.mean(losses))
-        self.logger.record(f"train/{self._error_name()}", np.mean(errors))
-        if per is not None:
-            self.logger.record("train/mean_priority", per.mean_priority())
-            self.logger.record("train/beta", per.beta)
-            self.logger.record("train/max_priority", per.max_priority)
+        self._record_prioritized_logs(self._error_name())
         noise_std = mean_noise_std(self.q_net) if noisy else None
         if noise_std is not None:
             self.logger.record("train/noise_std", noise_std)
@@ -310,10 +264,7 @@ class D3QN(DQN):
 
         current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
         td_error = (current_q_values - target_q_values).detach().cpu().numpy().reshape(-1)
-        if weights is None:
-            return F.smooth_l1_loss(current_q_values, target_q_values), td_error
-        elementwise = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
-        return (weights * elementwise).mean(), td_error
+        return self._sample_loss(current_q_values, target_q_values, weights, loss="huber"), td_error
 
     def learn(
         self: SelfD3QN,

@@ -63,6 +63,31 @@ def assert_same_samples(ours: Any, theirs: Any, fields: tuple[str, ...]) -> None
 # --- sampling by priority --------------------------------------------------------------------------------------------
 
 
+def test_lap_priorities_are_at_least_one_and_weights_are_one() -> None:
+    buffer = make(size=8, alpha=0.5, prioritization="lap")
+    fill([buffer], 8)
+    samples = buffer.sample(8)
+    buffer.update_priorities(samples.indices, np.linspace(0.0, 4.0, 8))
+    # p ** alpha = max(|delta| ** alpha, 1): errors below 1 all count as 1 (Fujimoto et al. 2020, eq. 13)
+    expected = np.maximum(np.linspace(0.0, 4.0, 8), 1.0) ** 0.5
+    np.testing.assert_allclose(buffer.priorities()[samples.indices, 0], expected)
+    assert buffer.max_priority == 4.0
+    np.testing.assert_array_equal(buffer.sample(8).weights.numpy(), np.ones((8, 1), np.float32))
+
+
+def test_sampled_without_updates_it_warns_once_that_replay_is_uniform() -> None:
+    from stable_baselines3 import DQN
+
+    model = DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=PrioritizedReplayBuffer, learning_starts=10, train_freq=1)
+    with pytest.warns(UserWarning, match=r"sampled 100 times without a priority update: DQN does not update priorities") as w:
+        model.learn(400)
+    assert sum("without a priority update" in str(x.message) for x in w) == 1
+    buffer = make(size=8)
+    fill([buffer], 8)
+    for _ in range(150):  # a buffer whose priorities are updated never warns
+        buffer.update_priorities(buffer.sample(4).indices, np.ones(4))
+
+
 def test_new_transitions_enter_at_max_priority() -> None:
     buffer = make(alpha=0.5)
     fill([buffer], 3)
@@ -309,6 +334,7 @@ def test_reset_clears_priorities() -> None:
         (dict(beta=-0.1), r"beta must be in \[0, 1\]"),
         (dict(eps=0.0), "eps must be > 0"),
         (dict(n_steps=0), "n_steps must be an integer >= 1"),
+        (dict(prioritization="proportionnal"), r"unknown prioritization 'proportionnal'; did you mean 'proportional'"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs: dict[str, Any], message: str) -> None:
