@@ -16,6 +16,7 @@ import warnings
 from sb3_ext.common.algo_spec import SB3_RANGES, AlgoSpec, Conformance, Range
 from sb3_ext.d3qn.spec import SPEC as D3QN_SPEC
 from sb3_ext.errors import Sb3ExtError, UnknownAlgorithmError, suggest
+from sb3_ext.per.spec import SPECS as PER_SPECS
 from sb3_ext.qlearning.spec import SPEC as QLEARNING_SPEC
 from sb3_ext.rainbow.spec import SPEC as RAINBOW_SPEC
 from sb3_ext.reinforce.spec import SPEC as REINFORCE_SPEC
@@ -36,9 +37,11 @@ __all__ = [
 #: Entry-point group of third-party algorithms: entry name = registry key, object = an :class:`AlgoSpec`
 ENTRY_POINT_GROUP = "sb3_ext.algorithms"
 
-#: Every algorithm by key: Stable-Baselines3's, sb3-contrib's, sb3-ext's (each folder's ``spec.py``), then plug-ins'
+#: Every algorithm by key: Stable-Baselines3's, sb3-contrib's, sb3-ext's (each folder's ``spec.py``, the prioritized
+#: variants' in ``sb3_ext/per/``), then plug-ins'
 ALGOS: dict[str, AlgoSpec] = {
-    spec.key: spec for spec in (*SB3_SPECS, *SB3_CONTRIB_SPECS, D3QN_SPEC, QLEARNING_SPEC, RAINBOW_SPEC, REINFORCE_SPEC)
+    spec.key: spec
+    for spec in (*SB3_SPECS, *SB3_CONTRIB_SPECS, D3QN_SPEC, QLEARNING_SPEC, RAINBOW_SPEC, REINFORCE_SPEC, *PER_SPECS)
 }
 
 

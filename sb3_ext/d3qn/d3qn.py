@@ -150,7 +150,9 @@ class D3QN(PrioritizedReplay, DQN):
         if env is not None:  # None when loading
             env = maybe_make_env(env, verbose)
             if not isinstance(env.action_space, spaces.Discrete):
-                raise ValueError(f"D3QN needs a Discrete action space (one Q-value per action), got {env.action_space}")
+                raise ValueError(
+                    f"{type(self).__name__} needs a Discrete action space (one Q-value per action), got {env.action_space}"
+                )
         super().__init__(
             policy,
             env,
