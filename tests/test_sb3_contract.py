@@ -8,6 +8,8 @@ type each takes (flat, image and ``Dict`` observations) and every callback hook.
 Where an algorithm differs from SB3 by design, its ``Conformance`` and the test say so:
 - REINFORCE finishes whole episodes, so ``num_timesteps`` overshoots ``total_timesteps`` by up to one batch;
 - D3QN, Rainbow and QLearning refuse action spaces other than ``Discrete`` with a ``ValueError`` (SB3's DQN asserts);
+- Rainbow's 3-step returns by default refuse a buffer without n-step returns (``HerReplayBuffer``) and
+  ``optimize_memory_usage`` with a ``ValueError`` (with ``n_steps=1`` both work, as for DQN);
 - QLearning keeps its table on the CPU: ``device="auto"`` means the CPU, and any other device (``"cuda"``) is
   accepted with one ``UserWarning`` saying that the table stays on the CPU.
 """
