@@ -17,6 +17,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_ext.common.rank_order import RankOrder
 from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.common.type_aliases import EpisodeBufferSamples, PrioritizedReplayBufferSamples
 from sb3_ext.errors import suggest
@@ -262,24 +263,41 @@ class EpisodeBuffer(BaseBuffer):
 
 class PrioritizedReplayBuffer(NStepReplayBuffer):
     """
-    Proportional prioritized experience replay (Schaul et al. 2016, https://arxiv.org/abs/1511.05952), with optional
-    n-step returns: SB3's ``NStepReplayBuffer`` storage and return computation, sampled by priority.
+    Prioritized experience replay (Schaul et al. 2016, https://arxiv.org/abs/1511.05952), proportional, rank-based or
+    loss-adjusted, with optional n-step returns: SB3's ``NStepReplayBuffer`` storage and return computation, sampled by
+    priority.
 
-    Every stored transition, one per (position, env), has its own priority ``p``; it is sampled with probability
-    ``P(i) = p_i ** alpha / sum_k p_k ** alpha``, so all envs of a VecEnv are sampled. A batch is drawn by stratified
-    sampling: one value uniformly in each of ``batch_size`` equal segments of the total, each mapped to its transition
-    by a vectorised :class:`~sb3_ext.common.segment_tree.SumTree` search. New transitions enter at the largest priority
-    given so far (written into the trees in one batch when the buffer is next read), and :meth:`update_priorities` sets
-    ``p = |TD error| + eps`` (or the per-sample loss, for Rainbow) after a training step. Each sample is named by one
-    integer, ``position * n_envs + env``: :meth:`sample` returns them as ``indices``, and :meth:`update_priorities`
-    takes them back (the convention of cpprb and Tianshou).
+    Every stored transition, one per (position, env), has its own priority ``p``, so all envs of a VecEnv are sampled;
+    :meth:`update_priorities` sets it from the TD error ``delta`` (or the per-sample loss, for Rainbow) after a training
+    step, and new transitions enter at the largest priority given so far (:attr:`max_priority`, written in one batch
+    when the buffer is next read). The ``prioritization`` decides what sampling is proportional to:
+
+    - ``"proportional"``: ``p = |delta| + eps``, sampled with probability ``P(i) = p_i ** alpha / sum_k p_k ** alpha``.
+      A batch is drawn by stratified sampling: one value uniformly in each of ``batch_size`` equal segments of the
+      total, each mapped to its transition by a vectorised :class:`~sb3_ext.common.segment_tree.SumTree` search.
+    - ``"rank"`` (section 3.3 of the paper): ``p = |delta|``, and the transition of rank ``r`` (1 for the largest
+      priority) is sampled with probability ``P(r) = (1 / r) ** alpha / sum_k (1 / k) ** alpha``, which is insensitive
+      to outliers and to the scale of the errors. A batch is drawn by stratified sampling in rank space: one value
+      uniformly in each of ``batch_size`` equal-probability segments of the cumulative distribution (computed once per
+      ``alpha`` over the buffer's capacity), its rank found by one ``searchsorted`` and mapped to its transition
+      through a :class:`~sb3_ext.common.rank_order.RankOrder`. As the binary heap of the paper, the order is only
+      approximately sorted: an update stores the new priority at once, re-ranks the top :data:`RANK_TOP` ranks (those
+      sampled most) every time and all transitions every ``rank_sort_interval`` updates, where the cost of the sort
+      (linear in the buffer's size, plus ``m log m`` for the ``m`` priorities changed since the last one) is spread
+      over the updates. New transitions enter at the top (rank 1, the newest first) until they are re-ranked.
+    - ``"lap"`` (Fujimoto et al. 2020, https://arxiv.org/abs/2007.06049, loss-adjusted prioritization):
+      ``p = max(|delta|, 1)``, so ``p ** alpha = max(|delta| ** alpha, 1)``, sampled as ``"proportional"``, and every
+      importance-sampling weight is 1: the algorithm takes the Huber loss instead.
+
+    Each sample is named by one integer, ``position * n_envs + env``: :meth:`sample` returns them as ``indices``, and
+    :meth:`update_priorities` takes them back (the convention of cpprb and Tianshou).
 
     The samples carry importance-sampling weights ``w_i = (N * P(i)) ** -beta / max_j (N * P(j)) ** -beta``, where ``N``
     is the number of stored transitions and the max runs over the batch (Schaul et al., Algorithm 1), so the largest
-    weight of every batch is 1; the ``N`` and the totals cancel: ``w_i = (p_i / min_j p_j) ** (-alpha * beta)``.
-    Normalising by the smallest priority of the whole buffer instead would scale every update by
-    ``(p_min / p_i) ** (alpha * beta)``: once one stored transition has a TD error near 0 (priority ``eps``), that
-    shrinks the step size by orders of magnitude and stalls learning.
+    weight of every batch is 1; the ``N`` and the totals cancel: ``w_i = (q_i / min_j q_j) ** -beta``, for ``q`` what
+    sampling is proportional to (``p ** alpha``, or ``(1 / rank) ** alpha``). Normalising by the smallest ``q`` of the
+    whole buffer instead would scale every update by ``(q_min / q_i) ** beta``: once one stored transition has a TD
+    error near 0 (priority ``eps``), that shrinks the step size by orders of magnitude and stalls learning.
 
     Episode ends follow SB3: with ``handle_timeout_termination`` (the default), a time-limit truncation is not a
     termination (the target bootstraps from the final observation); rewards and observations are normalised at
@@ -298,11 +316,11 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     :param gamma: discount of the n-step returns (must be the algorithm's)
     :param alpha: prioritisation exponent, >= 0 (0: uniform sampling)
     :param beta: importance-sampling exponent in [0, 1] (1: full correction); see :meth:`set_beta`
-    :param eps: added to the absolute TD errors so that no priority is 0, > 0
-    :param prioritization: ``"proportional"`` (Schaul et al. 2016: ``p = |TD error| + eps``, as above) or ``"lap"``
-        (Fujimoto et al. 2020, https://arxiv.org/abs/2007.06049, loss-adjusted prioritization: ``p = max(|TD error|,
-        1)``, so ``p ** alpha = max(|TD error| ** alpha, 1)``, and every importance-sampling weight is 1: the algorithm
-        takes the Huber loss instead)
+    :param eps: added to the absolute TD errors so that no priority is 0, > 0 (proportional prioritization)
+    :param prioritization: ``"proportional"``, ``"rank"`` or ``"lap"``, as above (:data:`PRIORITIZATIONS`)
+    :param rank_sort_interval: with ``"rank"``, priority updates between two sorts of all transitions, >= 1; None: one
+        per 1000 transitions the buffer holds (``buffer_size // 1000``, at least 1), so that the sort's cost per update
+        stays about the same whatever the size
 
     A buffer that is sampled :data:`UNIFORM_WARNING_AFTER` times without any priority update warns once: the algorithm
     using it does not prioritize (SB3's ``SAC``, ``DQN``...), so it samples uniformly; the warning names the prioritized
@@ -315,6 +333,7 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
     prioritization = "proportional"
     _samples_without_update = 0
     _priorities_updated = False
+    rank_sort_interval: int | None = None
 
     def __init__(
         self,
@@ -331,6 +350,7 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         beta: float = 0.4,
         eps: float = 1e-6,
         prioritization: str = "proportional",
+        rank_sort_interval: int | None = None,
     ) -> None:
         if prioritization not in PRIORITIZATIONS:
             raise ValueError(
@@ -350,6 +370,12 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         _check_beta(beta)
         if not eps > 0:
             raise ValueError(f"eps must be > 0 so that no priority is 0, got {eps}")
+        if rank_sort_interval is not None and (
+            isinstance(rank_sort_interval, bool)
+            or not isinstance(rank_sort_interval, (int, np.integer))
+            or rank_sort_interval < 1
+        ):
+            raise ValueError(f"rank_sort_interval must be None or an integer >= 1, got {rank_sort_interval!r}")
         if optimize_memory_usage and n_steps > 1:
             raise ValueError("optimize_memory_usage=True works only with n_steps=1: n-step returns need the next observations")
         super().__init__(
@@ -375,22 +401,38 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         self.beta = float(beta)
         self.eps = float(eps)
         self.prioritization = prioritization
+        self.rank_sort_interval = None if rank_sort_interval is None else int(rank_sort_interval)
         self.max_priority = 1.0
         self._env_offsets = np.arange(self.n_envs)
-        self._new_trees()
+        self._new_priorities()
 
-    def _new_trees(self) -> None:
-        # Leaf ``pos * n_envs + env`` holds the priority ``p ** alpha`` of the transition (pos, env).
-        self._sum_tree = SumTree(self.buffer_size * self.n_envs)
-        # Rows added since the trees were last read: they get their priority in one batched write, before any read
-        # (no priority changes in between, so it is the largest priority at the time they were added).
+    def _new_priorities(self) -> None:
+        # Leaf ``pos * n_envs + env`` is the transition (pos, env).
+        n_leaves = self.buffer_size * self.n_envs
+        if self.prioritization == "rank":
+            sort_interval = self.rank_sort_interval or max(1, n_leaves // 1000)
+            self._prioritizer: _Prioritizer = _RankPrioritizer(n_leaves, sort_interval)
+        else:
+            self._prioritizer = _PRIORITIZERS[self.prioritization](n_leaves)
+        # Rows added since the priorities were last read: they get their priority in one batched write, before any
+        # read (no priority changes in between, so it is the largest priority at the time they were added).
         self._pending_rows: list[int] = []
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, turning the sum tree of a buffer pickled before prioritizations were objects into one."""
+        if "_sum_tree" in state:
+            prioritizer = _PRIORITIZERS[state.get("prioritization", "proportional")].__new__(
+                _PRIORITIZERS[state.get("prioritization", "proportional")]
+            )
+            prioritizer.tree = state.pop("_sum_tree")
+            state["_prioritizer"] = prioritizer
+        self.__dict__.update(state)
 
     def reset(self) -> None:
         """Empty the buffer, priorities included."""
         super().reset()
         self.max_priority = 1.0
-        self._new_trees()
+        self._new_priorities()
 
     def set_beta(self, beta: float) -> None:
         """
@@ -400,18 +442,23 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         self.beta = float(beta)
 
     def priorities(self) -> np.ndarray:
-        """:return: ``p ** alpha`` of every slot, shape ``(buffer_size, n_envs)`` (0 where nothing is stored)"""
+        """
+        :return: what sampling is proportional to, for every slot, shape ``(buffer_size, n_envs)``: ``p ** alpha``
+            (proportional, LAP) or ``(1 / rank) ** alpha`` (rank-based, with the ranks sampling uses now); 0 where
+            nothing that can be sampled is stored
+        """
         self._write_pending()
-        return self._sum_tree.leaves().reshape(self.buffer_size, self.n_envs)
+        return self._prioritizer.sampling_priorities(self.alpha).reshape(self.buffer_size, self.n_envs)
 
     def mean_priority(self) -> float:
         """
-        :return: the mean of the stored priorities ``p ** alpha`` (what sampling is proportional to) over the
-            transitions that can be sampled, from the sum tree's total; 0.0 for an empty buffer
+        :return: the mean of :meth:`priorities` (what sampling is proportional to) over the transitions that can be
+            sampled, from the sum tree's total (for rank-based prioritization, the mean of ``(1 / r) ** alpha`` over
+            the ranks ``r = 1 .. N``, which depends on ``N`` and ``alpha`` only); 0.0 for an empty buffer
         """
         self._write_pending()
         n_rows = self.size() - (1 if self.optimize_memory_usage and self.full else 0)  # (see _write_pending)
-        return self._sum_tree.total() / (n_rows * self.n_envs) if n_rows > 0 else 0.0
+        return self._prioritizer.sampling_total(self.alpha) / (n_rows * self.n_envs) if n_rows > 0 else 0.0
 
     def add(
         self,
@@ -432,12 +479,13 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         """Give the transitions added since the last read the largest priority, in one batched write."""
         if not self._pending_rows:
             return
-        leaves = (np.array(self._pending_rows)[:, None] * self.n_envs + self._env_offsets).reshape(-1)
+        rows = self._pending_rows[-self.buffer_size :]  # (older ones were overwritten since)
         self._pending_rows = []
-        self._sum_tree.update(leaves, np.full(len(leaves), self.max_priority**self.alpha))
+        leaves = (np.array(rows)[:, None] * self.n_envs + self._env_offsets).reshape(-1)
+        self._prioritizer.insert(leaves, self.max_priority, self.alpha)
         if self.optimize_memory_usage and self.full:
             # The observation of the transitions at ``pos`` was overwritten by the last add: they must not be sampled.
-            self._sum_tree.update(self.pos * self.n_envs + self._env_offsets, np.zeros(self.n_envs))
+            self._prioritizer.remove(self.pos * self.n_envs + self._env_offsets)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
         """
@@ -454,47 +502,36 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
             if self._samples_without_update == UNIFORM_WARNING_AFTER:
                 _warn_uniform(type(self).__name__, sys._getframe(1).f_locals.get("self"))
         self._write_pending()
-        values = np.random.random(batch_size)
-        values += np.arange(batch_size)
-        values *= self._sum_tree.total() / batch_size
-        leaves, priorities = self._sum_tree.find(values)
-        if self.n_envs == 1:
-            batch_inds, env_indices = leaves, np.zeros_like(leaves)
+        leaves, weights = self._prioritizer.sample(batch_size, self.alpha, self.beta)
+        if self.n_steps == 1:
+            samples = self._one_step_samples(leaves, env)
         else:
             batch_inds, env_indices = np.divmod(leaves, self.n_envs)
-        if self.prioritization == "lap":  # (no correction: the algorithm's loss is the Huber loss instead)
-            weights = np.ones(batch_size, dtype=np.float32)
-        else:
-            # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (p_i / min_j p_j)^-beta over the batch, for p = priority^alpha
-            priorities /= priorities.min()
-            weights = np.power(priorities, -self.beta, dtype=np.float32)
-        samples = self._get_samples(batch_inds, env=env, env_indices=env_indices)
-        return PrioritizedReplayBufferSamples(*samples, weights=self._tensor(weights.reshape(-1, 1)), indices=leaves)
+            samples = self._n_step_samples(batch_inds, env_indices, env)
+        return PrioritizedReplayBufferSamples(
+            *samples, weights=_as_tensor(weights.reshape(-1, 1), self.device), indices=leaves
+        )
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """
-        Set the priorities of sampled transitions to ``|priorities| + eps`` (for D3QN the TD errors, for Rainbow the
-        per-sample losses).
+        Set the priorities of sampled transitions from their TD errors (for Rainbow the per-sample losses):
+        ``|priorities| + eps`` (proportional), ``|priorities|`` (rank-based) or ``max(|priorities|, 1)`` (LAP).
 
         :param indices: the transitions, as :meth:`sample` returned them: one integer each,
             ``position * n_envs + env``
-        :param priorities: their new priorities (before ``| |`` and ``+ eps``), same length
+        :param priorities: their TD errors, same length
         """
         self._write_pending()
         self._priorities_updated = True
         indices = _as_int64(indices, "indices")
-        new = np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1))
-        if self.prioritization == "lap":
-            np.maximum(new, 1.0, out=new)
-        else:
-            new += self.eps
+        new = self._prioritizer.priority(np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1)), self.eps)
         if len(indices) != len(new):
             raise ValueError(f"indices and priorities must have the same length, got {len(indices)} and {len(new)}")
         largest = float(new.max(initial=0.0))
         if not math.isfinite(largest):  # the max of an array with a NaN is NaN
             raise ValueError("priorities must be finite")
         stored = self.size() * self.n_envs
-        if (indices.view(np.uint64) >= stored).any():
+        if len(indices) and indices.view(np.uint64).max() >= stored:  # (negative indices are huge unsigned ones)
             raise IndexError(
                 f"priority update for a transition not stored: indices are position * n_envs + env, < {stored} here"
             )
@@ -502,10 +539,8 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
             fresh = indices // self.n_envs != self.pos  # overwritten since it was sampled: keep it unsampled
             indices, new = indices[fresh], new[fresh]
         self.max_priority = max(self.max_priority, largest)
-        if self.alpha != 1:
-            new **= self.alpha
         # Checked above: positive finite priorities of stored transitions.
-        self._sum_tree.update(indices, new)
+        self._prioritizer.update(indices, new, self.alpha)
 
     def _get_samples(
         self, batch_inds: np.ndarray, env: VecNormalize | None = None, env_indices: np.ndarray | None = None
@@ -522,45 +557,49 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         if env_indices is None:
             env_indices = np.random.randint(0, self.n_envs, size=batch_inds.shape)
         if self.n_steps == 1:
-            return self._one_step_samples(batch_inds, env_indices, env)
+            return self._one_step_samples(batch_inds * self.n_envs + env_indices, env)
         return self._n_step_samples(batch_inds, env_indices, env)
 
-    def _one_step_samples(
-        self, batch_inds: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None
-    ) -> ReplayBufferSamples:
-        """SB3's ``ReplayBuffer._get_samples`` for given envs, reading the storage as ``(buffer_size * n_envs, ...)``."""
-        flat = batch_inds * self.n_envs + env_indices
-        if self.optimize_memory_usage:
-            next_flat = (batch_inds + 1) % self.buffer_size * self.n_envs + env_indices
-            next_obs = self._observation_rows(self.observations, next_flat)
+    def _one_step_samples(self, flat: np.ndarray, env: VecNormalize | None) -> ReplayBufferSamples:
+        """
+        SB3's ``ReplayBuffer._get_samples`` for given transitions, reading the storage as ``(buffer_size * n_envs,
+        ...)``.
+
+        :param flat: the transitions, ``position * n_envs + env``
+        :param env: ``VecNormalize`` env to normalise observations and rewards with, or None
+        """
+        size = self.buffer_size * self.n_envs
+        observations = self._observation_rows(self.observations, flat)
+        if self.optimize_memory_usage:  # (the next position's observation, same env)
+            next_observations = self._observation_rows(self.observations, (flat + self.n_envs) % size)
         else:
-            next_obs = self._observation_rows(self.next_observations, flat)
+            next_observations = self._observation_rows(self.next_observations, flat)
         # Only dones that are not time-limit truncations stop bootstrapping (timeouts stay 0 without the handling).
-        dones = self._rows(self.dones, flat) * (1.0 - self._rows(self.timeouts, flat))
+        dones = self.dones.reshape(size).take(flat)
+        dones *= 1.0 - self.timeouts.reshape(size).take(flat)
+        rewards = self.rewards.reshape(size, 1).take(flat, axis=0)
+        if env is not None:
+            observations, next_observations = env.normalize_obs(observations), env.normalize_obs(next_observations)
+            rewards = env.normalize_reward(rewards).astype(np.float32)
+        device = self.device
         return ReplayBufferSamples(
-            self._observation_tensor(self._normalize_obs(self._observation_rows(self.observations, flat), env)),
-            self._tensor(self._rows(self.actions, flat)),
-            self._observation_tensor(self._normalize_obs(next_obs, env)),
-            self._tensor(dones.reshape(-1, 1)),
-            self._tensor(self._normalize_reward(self._rows(self.rewards, flat).reshape(-1, 1), env)),
+            self._observation_tensor(observations),
+            _as_tensor(self.actions.reshape(size, self.action_dim).take(flat, axis=0), device),
+            self._observation_tensor(next_observations),
+            _as_tensor(dones.reshape(-1, 1), device),
+            _as_tensor(rewards, device),
         )
 
-    def _rows(self, storage: np.ndarray, flat: np.ndarray) -> np.ndarray:
-        """The rows ``flat`` (``position * n_envs + env``) of a ``(buffer_size, n_envs, ...)`` storage, as one take."""
-        return storage.reshape(self.buffer_size * self.n_envs, *storage.shape[2:]).take(flat, axis=0)
-
     def _observation_rows(self, storage: Any, flat: np.ndarray) -> Any:
-        """:meth:`_rows` of the observation storage (a dict of storages in :class:`DictPrioritizedReplayBuffer`)."""
-        return self._rows(storage, flat)
+        """
+        The rows ``flat`` (``position * n_envs + env``) of an observation storage of shape ``(buffer_size, n_envs,
+        ...)``, as one take (a dict of them in :class:`DictPrioritizedReplayBuffer`).
+        """
+        return _rows(storage, flat)
 
     def _observation_tensor(self, observations: Any) -> Any:
-        """:meth:`_tensor` of sampled observations (a dict of them in :class:`DictPrioritizedReplayBuffer`)."""
-        return self._tensor(observations)
-
-    def _tensor(self, array: np.ndarray) -> th.Tensor:
-        """``to_torch`` for arrays made by the sampling (fresh copies): on the CPU the tensor shares their memory."""
-        tensor = th.from_numpy(array)
-        return tensor if self.device.type == "cpu" else tensor.to(self.device)
+        """:func:`_as_tensor` of sampled observations (a dict of them in :class:`DictPrioritizedReplayBuffer`)."""
+        return _as_tensor(observations, self.device)
 
     def _n_step_samples(
         self, batch_inds: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None
@@ -625,6 +664,9 @@ class DictPrioritizedReplayBuffer(PrioritizedReplayBuffer, DictReplayBuffer):  #
     :param alpha: prioritisation exponent, >= 0 (0: uniform sampling)
     :param beta: importance-sampling exponent in [0, 1] (1: full correction)
     :param eps: added to the absolute priorities so that none is 0, > 0
+    :param prioritization: ``"proportional"``, ``"rank"`` or ``"lap"``
+    :param rank_sort_interval: with ``"rank"``, priority updates between two sorts of all transitions (None: one per
+        1000 transitions the buffer holds)
     """
 
     observations: dict[str, np.ndarray]
@@ -632,16 +674,211 @@ class DictPrioritizedReplayBuffer(PrioritizedReplayBuffer, DictReplayBuffer):  #
     _dict_observations = True
 
     def _observation_rows(self, storage: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, np.ndarray]:
-        return {key: self._rows(value, flat) for key, value in storage.items()}
+        return {key: _rows(value, flat) for key, value in storage.items()}
 
     def _observation_tensor(self, observations: dict[str, np.ndarray]) -> dict[str, th.Tensor]:
-        return {key: self._tensor(np.ascontiguousarray(value)) for key, value in observations.items()}
+        return {key: _as_tensor(np.ascontiguousarray(value), self.device) for key, value in observations.items()}
 
 
 #: The prioritizations :class:`PrioritizedReplayBuffer` implements (its ``prioritization`` argument)
-PRIORITIZATIONS = ("proportional", "lap")
+PRIORITIZATIONS = ("proportional", "rank", "lap")
 #: Samples without any priority update after which a :class:`PrioritizedReplayBuffer` warns that it is used uniformly
 UNIFORM_WARNING_AFTER = 100
+#: Ranks that rank-based prioritization re-ranks at every priority update (between two sorts of all transitions)
+RANK_TOP = 1024
+
+
+class _Prioritizer:
+    """
+    What a prioritization keeps and how it samples: the priorities of a :class:`PrioritizedReplayBuffer`'s leaves
+    (transitions ``position * n_envs + env``), one subclass per prioritization. The buffer checks the arguments; its
+    ``alpha`` is passed to each call (it may be changed between calls).
+    """
+
+    def priority(self, errors: np.ndarray, eps: float) -> np.ndarray:
+        """
+        :param errors: absolute TD errors, a fresh float64 array (it may be modified and returned)
+        :param eps: the buffer's ``eps``
+        :return: the priorities they give
+        """
+        raise NotImplementedError
+
+    def insert(self, leaves: np.ndarray, priority: float, alpha: float) -> None:
+        """New transitions (distinct leaves, in the order they were added), all at one priority (the largest)."""
+        raise NotImplementedError
+
+    def remove(self, leaves: np.ndarray) -> None:
+        """Make leaves unsampleable (optimize_memory_usage's overwritten observation)."""
+        raise NotImplementedError
+
+    def update(self, leaves: np.ndarray, priorities: np.ndarray, alpha: float) -> None:
+        """New priorities (positive, finite) of sampleable leaves; ``priorities`` is a fresh array, it may be modified."""
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        """:return: ``batch_size`` leaves drawn by stratified sampling, and their importance-sampling weights (float32)"""
+        raise NotImplementedError
+
+    def sampling_priorities(self, alpha: float) -> np.ndarray:
+        """:return: what sampling is proportional to, for every leaf (0 for leaves that cannot be sampled)"""
+        raise NotImplementedError
+
+    def sampling_total(self, alpha: float) -> float:
+        """:return: the sum of :meth:`sampling_priorities`"""
+        raise NotImplementedError
+
+
+def _strata(batch_size: int) -> np.ndarray:
+    """:return: one value uniformly in each of ``[0, 1), [1, 2) ... [batch_size - 1, batch_size)``"""
+    values = np.random.random(batch_size)
+    values += np.arange(batch_size)
+    return values
+
+
+def _importance_weights(sampled: np.ndarray, beta: float) -> np.ndarray:
+    """
+    :param sampled: what sampling is proportional to, for each sample (float64, modified)
+    :param beta: importance-sampling exponent
+    :return: ``w_i = (N P(i)) ** -beta / max_j (N P(j)) ** -beta = (q_i / min_j q_j) ** -beta`` over the batch, float32
+    """
+    sampled /= sampled.min()
+    return np.power(sampled, -beta, dtype=np.float32)
+
+
+class _ProportionalPrioritizer(_Prioritizer):
+    """``p = |delta| + eps``; ``p ** alpha`` of every leaf in a :class:`~sb3_ext.common.segment_tree.SumTree`."""
+
+    def __init__(self, n_leaves: int) -> None:
+        self.tree = SumTree(n_leaves)
+
+    def priority(self, errors: np.ndarray, eps: float) -> np.ndarray:
+        errors += eps
+        return errors
+
+    def insert(self, leaves: np.ndarray, priority: float, alpha: float) -> None:
+        self.tree.update(leaves, np.full(len(leaves), priority**alpha))
+
+    def remove(self, leaves: np.ndarray) -> None:
+        self.tree.update(leaves, np.zeros(len(leaves)))
+
+    def update(self, leaves: np.ndarray, priorities: np.ndarray, alpha: float) -> None:
+        if alpha != 1:
+            priorities **= alpha
+        self.tree.update(leaves, priorities)
+
+    def sample(self, batch_size: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        values = _strata(batch_size)
+        values *= self.tree.total() / batch_size
+        leaves, sampled = self.tree.find(values)
+        return leaves, self._weights(sampled, beta)
+
+    def _weights(self, sampled: np.ndarray, beta: float) -> np.ndarray:
+        return _importance_weights(sampled, beta)
+
+    def sampling_priorities(self, alpha: float) -> np.ndarray:
+        return self.tree.leaves()
+
+    def sampling_total(self, alpha: float) -> float:
+        return self.tree.total()
+
+
+class _LapPrioritizer(_ProportionalPrioritizer):
+    """``p = max(|delta|, 1)``, sampled as proportional, with unit weights (the algorithm takes the Huber loss)."""
+
+    def priority(self, errors: np.ndarray, eps: float) -> np.ndarray:
+        np.maximum(errors, 1.0, out=errors)
+        return errors
+
+    def _weights(self, sampled: np.ndarray, beta: float) -> np.ndarray:
+        return np.ones(len(sampled), dtype=np.float32)
+
+
+class _RankPrioritizer(_Prioritizer):
+    """
+    ``p = |delta|``; the leaf of rank ``r`` is sampled in proportion to ``(1 / r) ** alpha``, its rank kept by a
+    :class:`~sb3_ext.common.rank_order.RankOrder`, re-ranked at the top every update and in full every
+    ``sort_interval`` updates.
+    """
+
+    def __init__(self, n_leaves: int, sort_interval: int) -> None:
+        self.order = RankOrder(n_leaves)
+        self.sort_interval = sort_interval
+        self._updates = 0
+        self._alpha: float | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_alpha"] = None  # (the distribution is recomputed rather than pickled)
+        state.pop("_terms", None)
+        state.pop("_cumulative", None)
+        return state
+
+    def _distribution(self, alpha: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """
+        :return: ``(1 / r) ** alpha`` for the ranks ``r = 1 .. capacity``, their cumulative sums, and the last rank
+            (0-based) of positive probability (``(1 / r) ** alpha`` underflows to 0 for a large ``alpha``), computed
+            once per ``alpha``
+        """
+        if alpha != self._alpha:
+            self._terms = np.arange(1, self.order.capacity + 1, dtype=np.float64) ** -alpha
+            self._cumulative = np.cumsum(self._terms)
+            self._last = int(np.count_nonzero(self._terms)) - 1
+            self._alpha = alpha
+        return self._terms, self._cumulative, self._last
+
+    def priority(self, errors: np.ndarray, eps: float) -> np.ndarray:
+        return errors
+
+    def insert(self, leaves: np.ndarray, priority: float, alpha: float) -> None:
+        self.order.insert(leaves, priority)
+
+    def remove(self, leaves: np.ndarray) -> None:
+        self.order.remove(leaves)
+
+    def update(self, leaves: np.ndarray, priorities: np.ndarray, alpha: float) -> None:
+        self.order.update(leaves, priorities)
+        self._updates += 1
+        if self._updates % self.sort_interval == 0:
+            self.order.sort()
+        else:
+            self.order.sort_top(RANK_TOP)
+
+    def sample(self, batch_size: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        terms, cumulative, last = self._distribution(alpha)
+        n = len(self.order)
+        if n == 0:
+            raise ValueError("no transition can be sampled")
+        values = _strata(batch_size)
+        values *= cumulative[n - 1] / batch_size
+        ranks = np.searchsorted(cumulative[:n], values, side="right")
+        np.minimum(ranks, min(n - 1, last), out=ranks)  # (a value rounded up to the total)
+        return self.order.leaves(ranks), _importance_weights(terms[ranks], beta)
+
+    def sampling_priorities(self, alpha: float) -> np.ndarray:
+        terms = self._distribution(alpha)[0]
+        ranks = self.order.ranks()
+        return np.where(ranks >= 0, terms[ranks], 0.0)
+
+    def sampling_total(self, alpha: float) -> float:
+        n = len(self.order)
+        return float(self._distribution(alpha)[1][n - 1]) if n else 0.0
+
+
+_PRIORITIZERS: dict[str, type[_ProportionalPrioritizer]] = {
+    "proportional": _ProportionalPrioritizer,
+    "lap": _LapPrioritizer,
+}
+
+
+def _rows(storage: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The rows ``flat`` (``position * n_envs + env``) of a ``(buffer_size, n_envs, ...)`` storage, as one take."""
+    return storage.reshape(storage.shape[0] * storage.shape[1], *storage.shape[2:]).take(flat, axis=0)
+
+
+def _as_tensor(array: np.ndarray, device: th.device) -> th.Tensor:
+    """``to_torch`` for arrays made by the sampling (fresh copies): on the CPU the tensor shares their memory."""
+    tensor = th.from_numpy(array)
+    return tensor if device.type == "cpu" else tensor.to(device)
 
 
 def _warn_uniform(buffer_name: str, caller: Any) -> None:

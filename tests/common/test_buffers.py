@@ -174,7 +174,229 @@ def test_update_priorities_changes_exactly_the_sampled_leaves() -> None:
     expected = before.copy()
     expected[np.divmod(batch.indices, 2)] = (td + buffer.eps) ** 0.6
     np.testing.assert_allclose(after, expected)
-    assert buffer._sum_tree.total() == pytest.approx(after.sum())
+    assert buffer.mean_priority() * 64 == pytest.approx(after.sum())
+
+
+# --- rank-based prioritization ---------------------------------------------------------------------------------------
+
+
+def naive_rank_probabilities(errors: np.ndarray, alpha: float) -> np.ndarray:
+    """P(i) = (1 / rank(i)) ** alpha / sum_k (1 / k) ** alpha, rank 1 for the largest |error| (distinct errors)."""
+    ranks = np.empty(len(errors), dtype=np.int64)
+    ranks[np.argsort(-np.abs(errors))] = np.arange(1, len(errors) + 1)
+    q = (1.0 / ranks) ** alpha
+    return q / q.sum()
+
+
+def test_rank_sampling_frequencies_follow_inverse_rank_over_all_envs() -> None:
+    n_envs, alpha = 4, 0.7
+    buffer = make(size=8, n_envs=n_envs, alpha=alpha, prioritization="rank")  # 2 positions of 4 envs
+    fill([buffer], 2, n_envs=n_envs)
+    td = np.random.default_rng(1).normal(size=8) * 5  # one index per transition: position * n_envs + env
+    buffer.update_priorities(np.arange(8), td)
+    expected_p = naive_rank_probabilities(td, alpha)
+    np.testing.assert_allclose(buffer.priorities().reshape(-1) / buffer.priorities().sum(), expected_p, rtol=1e-12)
+    np.random.seed(0)
+    counts = np.zeros(8)
+    n_batches, batch_size = 2_000, 64
+    for _ in range(n_batches):
+        np.add.at(counts, buffer.sample(batch_size).indices, 1)
+    expected = n_batches * batch_size * expected_p
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < CHI2_7DOF_999
+    assert (counts.reshape(2, n_envs) > 0).all()  # every env is sampled
+
+
+def test_rank_importance_weights_by_hand() -> None:
+    buffer = make(size=4, alpha=1.0, beta=0.5, prioritization="rank")
+    fill([buffer], 4)
+    buffer.update_priorities(np.arange(4), np.array([0.1, -7.0, 3.0, 0.5]))  # ranks 4, 1, 2, 3
+    # (1 / rank) ** alpha = 1/4, 1, 1/2, 1/3: what priorities() gives and sampling is proportional to
+    np.testing.assert_allclose(buffer.priorities()[:, 0], [0.25, 1.0, 0.5, 1 / 3])
+    assert buffer.mean_priority() == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+    # w = (N P)^-beta / max over the batch = ((1 / r) / (1 / r_max))^-beta = (r / r_max) ** beta
+    np.random.seed(0)
+    batch = buffer.sample(64)
+    ranks = np.array([4, 1, 2, 3])[batch.indices]
+    assert ranks.max() == 4  # (64 strata: the last rank is in the batch)
+    np.testing.assert_allclose(batch.weights.numpy().reshape(-1), (ranks / 4) ** 0.5, rtol=1e-6)
+    buffer.set_beta(1.0)  # w = r / r_max
+    batch = buffer.sample(64)
+    ranks = np.array([4, 1, 2, 3])[batch.indices]
+    np.testing.assert_allclose(batch.weights.numpy().reshape(-1), ranks / 4, rtol=1e-6)
+
+
+def test_rank_new_transitions_enter_at_the_top_newest_first() -> None:
+    buffer = make(size=8, alpha=1.0, prioritization="rank")
+    fill([buffer], 4)
+    buffer.update_priorities(np.arange(4), np.array([5.0, 4.0, 3.0, 2.0]))
+    assert buffer.max_priority == 5.0  # the largest |delta| given (rank-based priorities take no eps)
+    fill([buffer], 2)  # positions 4 and 5: ranks 2 and 1 until they are re-ranked
+    np.testing.assert_allclose(buffer.priorities()[:6, 0], 1 / np.array([3, 4, 5, 6, 2, 1]))
+    for seed in range(5):
+        np.random.seed(seed)
+        assert buffer.sample(4).indices[0] == 5  # the first stratum holds rank 1 only
+    # An update re-ranks them with the others: position 5 keeps the largest priority given (5.0), ahead of
+    # position 0's equal one (of equal priorities, the re-ranked ones go first)
+    buffer.update_priorities(np.array([4]), np.array([0.5]))
+    np.testing.assert_allclose(buffer.priorities()[:6, 0], 1 / np.array([2, 3, 4, 5, 6, 1]))
+
+
+def test_rank_order_is_stale_between_sorts_except_at_the_top(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sb3_ext.common.buffers as buffers
+
+    monkeypatch.setattr(buffers, "RANK_TOP", 4)  # re-rank the first 4 ranks at every update
+    buffer = make(size=32, alpha=1.0, prioritization="rank", rank_sort_interval=3)
+    fill([buffer], 32)
+    errors = np.linspace(32.0, 1.0, 32)  # position i has rank i + 1
+    buffer.update_priorities(np.arange(32), errors)  # update 1: the top re-ranked (nothing else: all were new)
+    buffer.update_priorities(np.arange(32), errors)  # update 2
+    buffer.update_priorities(np.arange(32), errors)  # update 3: full sort
+    np.testing.assert_allclose(buffer.priorities()[:, 0], 1 / np.arange(1, 33))
+    buffer.update_priorities(np.array([20, 0]), np.array([100.0, 0.5]))  # update 4
+    ranks = np.rint(1 / buffer.priorities()[:, 0]).astype(int)
+    assert ranks[20] == 21  # not re-ranked yet: deep in the order
+    assert ranks[0] == 4 and list(ranks[1:4]) == [1, 2, 3]  # the top 4 are re-ranked among themselves
+    buffer.update_priorities(np.array([5]), np.array([27.0]))  # update 5
+    assert np.rint(1 / buffer.priorities()[20, 0]) == 21
+    buffer.update_priorities(np.array([6]), np.array([26.0]))  # update 6: the full sort
+    current = errors.copy()
+    current[[0, 20]] = 0.5, 100.0  # (positions 5 and 6 were given their own errors again)
+    expected = np.empty(32, dtype=int)
+    expected[np.argsort(-current)] = np.arange(1, 33)
+    np.testing.assert_array_equal(np.rint(1 / buffer.priorities()[:, 0]).astype(int), expected)
+
+
+def test_rank_overwrites_of_a_full_buffer_never_sample_a_stale_slot() -> None:
+    for kwargs in (dict(n_envs=2), dict(n_envs=2, optimize_memory_usage=True, handle_timeout_termination=False)):
+        buffer = make(size=20, alpha=0.8, prioritization="rank", rank_sort_interval=4, **kwargs)  # 10 positions
+        rng = np.random.default_rng(0)
+        np.random.seed(0)
+        for step in range(75):  # wraps around seven times
+            fill([buffer], 1, n_envs=2, seed=step)
+            if step >= 3:
+                batch = buffer.sample(16)
+                assert (batch.indices < buffer.size() * 2).all()
+                if buffer.optimize_memory_usage and buffer.full:
+                    assert not (batch.indices // 2 == buffer.pos).any()  # its observation was overwritten
+                buffer.update_priorities(batch.indices, rng.normal(size=16))
+            ranks = np.rint(1 / buffer.priorities()[buffer.priorities() > 0] ** (1 / 0.8)).astype(int)
+            sampleable = buffer.size() - (1 if buffer.optimize_memory_usage and buffer.full else 0)
+            # Every stored transition has exactly one rank: 1 .. N, none twice, none for a stale or empty slot.
+            np.testing.assert_array_equal(np.sort(ranks), np.arange(1, 2 * sampleable + 1))
+        if buffer.optimize_memory_usage:
+            assert (buffer.priorities()[buffer.pos] == 0).all()
+
+
+def test_rank_alpha_zero_is_uniform() -> None:
+    buffer = make(size=16, n_envs=2, alpha=0.0, prioritization="rank")
+    fill([buffer], 8, n_envs=2)
+    buffer.update_priorities(np.arange(16), np.random.default_rng(0).normal(size=16) * 10)
+    np.testing.assert_array_equal(buffer.priorities(), 1.0)
+    batch = buffer.sample(16)  # 16 strata of 16 equally likely ranks: each transition once
+    np.testing.assert_array_equal(np.sort(batch.indices), np.arange(16))
+    np.testing.assert_array_equal(batch.weights.numpy(), 1.0)
+
+
+def test_rank_pickle_round_trip_and_reset() -> None:
+    buffer = make(size=100, n_envs=2, n_steps=3, prioritization="rank", rank_sort_interval=5)  # 50 positions
+    fill([buffer], 60, n_envs=2)
+    rng = np.random.default_rng(0)
+    for _ in range(7):  # between two sorts, with holes left by the overwrites
+        buffer.update_priorities(buffer.sample(16).indices, rng.normal(size=16))
+        fill([buffer], 1, n_envs=2)
+    copy = pickle.loads(pickle.dumps(buffer))
+    np.testing.assert_array_equal(copy.priorities(), buffer.priorities())
+    for b in (buffer, copy):
+        np.random.seed(1)
+        b.update_priorities(b.sample(32).indices, np.arange(32.0))
+    np.random.seed(2)
+    a = buffer.sample(32)
+    np.random.seed(2)
+    b = copy.sample(32)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    th.testing.assert_close(a.weights, b.weights)
+    buffer.reset()
+    assert buffer.size() == 0 and buffer.max_priority == 1.0 and (buffer.priorities() == 0).all()
+    assert buffer.mean_priority() == 0.0
+    fill([buffer], 3, n_envs=2)
+    np.testing.assert_allclose(np.sort(buffer.priorities()[:3].reshape(-1)), np.sort(1 / np.arange(1, 7) ** buffer.alpha))
+
+
+@pytest.mark.parametrize("capacity", [1, 5, 37, 300])
+def test_rank_order_matches_naive_numpy(capacity: int) -> None:
+    from sb3_ext.common.rank_order import RankOrder
+
+    rng = np.random.default_rng(capacity)
+    order, stored = RankOrder(capacity), np.zeros(capacity, dtype=bool)
+    newest_first: list[int] = []  # the leaves of the last insert, newest first: they top the order
+    for _ in range(300):
+        operation = rng.integers(0, 5)
+        if operation == 0:  # new transitions, some of them in slots that held one (overwrites)
+            leaves = rng.choice(capacity, int(rng.integers(1, capacity + 1)), replace=False)
+            order.insert(leaves, float(rng.random()))
+            stored[leaves] = True
+            newest_first = leaves[::-1].tolist()  # (earlier ones follow them, unless the insert had to sort)
+        elif operation == 1 and stored.any():
+            leaves = rng.choice(np.flatnonzero(stored), int(rng.integers(1, stored.sum() + 1)), replace=False)
+            order.remove(leaves)
+            stored[leaves] = False
+            newest_first = [leaf for leaf in newest_first if stored[leaf]]
+        elif operation == 2 and stored.any():  # repeats included
+            leaves = rng.choice(np.flatnonzero(stored), int(rng.integers(1, stored.sum() + 1)))
+            order.update(leaves, rng.random(len(leaves)))
+        elif operation == 3:
+            order.sort()
+            newest_first = []
+            ranked = np.flatnonzero(stored)[np.argsort(order.ranks()[stored])]
+            assert (np.diff(order.priorities[ranked]) <= 0).all()  # by decreasing priority
+        elif stored.any():
+            count = int(rng.integers(1, stored.sum() + 1))
+            top = np.flatnonzero(stored)[np.argsort(order.ranks()[stored])][:count]
+            order.sort_top(count)
+            now = np.flatnonzero(stored)[np.argsort(order.ranks()[stored])][:count]
+            assert set(now) == set(top) and (np.diff(order.priorities[now]) <= 0).all()
+            newest_first = []  # (their order now depends on the priorities)
+        ranks = order.ranks()
+        assert len(order) == stored.sum() and ((ranks >= 0) == stored).all()
+        np.testing.assert_array_equal(np.sort(ranks[stored]), np.arange(stored.sum()))  # a permutation: no duplicate
+        np.testing.assert_array_equal(order.leaves(ranks[stored]), np.flatnonzero(stored))  # leaves() inverts ranks()
+        if newest_first:
+            np.testing.assert_array_equal(ranks[newest_first], np.arange(len(newest_first)))
+
+
+def test_buffers_pickled_with_a_sum_tree_attribute_still_load() -> None:
+    buffer = make(size=16, alpha=0.5)
+    fill([buffer], 10)
+    buffer.update_priorities(np.arange(10), np.linspace(1, 3, 10))
+    state = buffer.__dict__.copy()  # as a buffer of the previous release pickled itself
+    state["_sum_tree"] = state.pop("_prioritizer").tree
+    loaded = PrioritizedReplayBuffer.__new__(PrioritizedReplayBuffer)
+    loaded.__setstate__(state)
+    np.testing.assert_array_equal(loaded.priorities(), buffer.priorities())
+    np.random.seed(0)
+    indices = loaded.sample(8).indices
+    np.random.seed(0)
+    np.testing.assert_array_equal(buffer.sample(8).indices, indices)
+
+
+def test_rank_prioritized_dqn_learns_through_the_mixin() -> None:
+    from sb3_ext import D3QN
+
+    model = D3QN(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_starts=50,
+        train_freq=1,
+        batch_size=16,
+        buffer_size=300,  # wraps around
+        replay_buffer_kwargs=dict(prioritization="rank", rank_sort_interval=7),
+        seed=0,
+    )
+    model.learn(400)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, PrioritizedReplayBuffer) and buffer.prioritization == "rank"
+    assert buffer._priorities_updated and 0 < buffer.mean_priority() <= 1
 
 
 # --- same transitions as SB3's buffers -------------------------------------------------------------------------------
@@ -335,6 +557,8 @@ def test_reset_clears_priorities() -> None:
         (dict(eps=0.0), "eps must be > 0"),
         (dict(n_steps=0), "n_steps must be an integer >= 1"),
         (dict(prioritization="proportionnal"), r"unknown prioritization 'proportionnal'; did you mean 'proportional'"),
+        (dict(prioritization="ranked"), r"did you mean 'rank'.*\(valid: proportional, rank, lap\)"),
+        (dict(prioritization="rank", rank_sort_interval=0), "rank_sort_interval must be None or an integer >= 1"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs: dict[str, Any], message: str) -> None:
