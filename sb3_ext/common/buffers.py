@@ -685,7 +685,7 @@ PRIORITIZATIONS = ("proportional", "rank", "lap")
 #: Samples without any priority update after which a :class:`PrioritizedReplayBuffer` warns that it is used uniformly
 UNIFORM_WARNING_AFTER = 100
 #: Ranks that rank-based prioritization re-ranks at every priority update (between two sorts of all transitions)
-RANK_TOP = 1024
+RANK_TOP = 256
 
 
 class _Prioritizer:
@@ -809,22 +809,31 @@ class _RankPrioritizer(_Prioritizer):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_alpha"] = None  # (the distribution is recomputed rather than pickled)
-        state.pop("_terms", None)
-        state.pop("_cumulative", None)
+        for name in ("_blocks", "_block_starts", "_superblock_starts"):
+            state.pop(name, None)
         return state
 
-    def _distribution(self, alpha: float) -> tuple[np.ndarray, np.ndarray, int]:
+    def _distribution(self, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """
-        :return: ``(1 / r) ** alpha`` for the ranks ``r = 1 .. capacity``, their cumulative sums, and the last rank
-            (0-based) of positive probability (``(1 / r) ** alpha`` underflows to 0 for a large ``alpha``), computed
-            once per ``alpha``
+        The cumulative sums of ``(1 / r) ** alpha`` over the ranks ``r = 1 ..`` capacity, computed once per ``alpha``
+        and laid out for a search in three steps that read little memory: the sums padded with +inf to whole blocks of
+        8 and superblocks of 64, in rows of a block; the sums at the blocks' starts, in rows of a superblock; the sums
+        at the superblocks' starts.
+
+        :return: these three arrays, and the last 0-based rank of positive probability (``(1 / r) ** alpha``
+            underflows to 0 for a large ``alpha``)
         """
         if alpha != self._alpha:
-            self._terms = np.arange(1, self.order.capacity + 1, dtype=np.float64) ** -alpha
-            self._cumulative = np.cumsum(self._terms)
-            self._last = int(np.count_nonzero(self._terms)) - 1
+            capacity = self.order.capacity
+            terms = np.arange(1, capacity + 1, dtype=np.float64) ** -alpha
+            self._last = int(np.count_nonzero(terms)) - 1
+            cumulative = np.full(-(-capacity // 64) * 64, np.inf)
+            np.cumsum(terms, out=cumulative[:capacity])
+            self._blocks = cumulative.reshape(-1, 8)
+            self._block_starts = np.ascontiguousarray(cumulative[::8]).reshape(-1, 8)
+            self._superblock_starts = np.ascontiguousarray(cumulative[::64])
             self._alpha = alpha
-        return self._terms, self._cumulative, self._last
+        return self._blocks, self._block_starts, self._superblock_starts, self._last
 
     def priority(self, errors: np.ndarray, eps: float) -> np.ndarray:
         return errors
@@ -844,30 +853,63 @@ class _RankPrioritizer(_Prioritizer):
             self.order.sort_top(RANK_TOP)
 
     def sample(self, batch_size: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
-        terms, cumulative, last = self._distribution(alpha)
+        blocks, block_starts, superblock_starts, last = self._distribution(alpha)
         n = len(self.order)
         if n == 0:
             raise ValueError("no transition can be sampled")
         values = _strata(batch_size)
-        values *= cumulative[n - 1] / batch_size
-        ranks = np.searchsorted(cumulative[:n], values, side="right")
+        values *= self._total(n, blocks) / batch_size
+        # The rank of a value is the number of cumulative sums <= it (searchsorted(side="right") over all of them),
+        # found in three steps: the last superblock starting at or below it, the last block of that superblock
+        # starting at or below it, and the sums <= it in that block.
+        superblock = np.searchsorted(superblock_starts, values, side="right")
+        superblock -= 1
+        np.maximum(superblock, 0, out=superblock)
+        block = _count_at_most(block_starts[superblock], values)
+        block -= 1
+        np.maximum(block, 0, out=block)
+        block += superblock * 8
+        ranks = _count_at_most(blocks[block], values)
+        ranks += block * 8
         np.minimum(ranks, min(n - 1, last), out=ranks)  # (a value rounded up to the total)
-        return self.order.leaves(ranks), _importance_weights(terms[ranks], beta)
+        sampled = ranks + 1.0
+        sampled **= -alpha  # (1 / r) ** alpha, as in the cumulative sums
+        return self.order.leaves(ranks), _importance_weights(sampled, beta)
+
+    @staticmethod
+    def _total(n: int, blocks: np.ndarray) -> float:
+        """:return: the sum of ``(1 / r) ** alpha`` over the ranks 1 .. n"""
+        return float(blocks[(n - 1) // 8, (n - 1) % 8])
 
     def sampling_priorities(self, alpha: float) -> np.ndarray:
-        terms = self._distribution(alpha)[0]
         ranks = self.order.ranks()
-        return np.where(ranks >= 0, terms[ranks], 0.0)
+        priorities = np.zeros(len(ranks))
+        ranked = ranks >= 0
+        priorities[ranked] = (ranks[ranked] + 1.0) ** -alpha
+        return priorities
 
     def sampling_total(self, alpha: float) -> float:
         n = len(self.order)
-        return float(self._distribution(alpha)[1][n - 1]) if n else 0.0
+        return self._total(n, self._distribution(alpha)[0]) if n else 0.0
 
 
 _PRIORITIZERS: dict[str, type[_ProportionalPrioritizer]] = {
     "proportional": _ProportionalPrioritizer,
     "lap": _LapPrioritizer,
 }
+
+
+def _count_at_most(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """
+    :param rows: 8 floats per value, shape ``(n, 8)``
+    :param values: the values, shape ``(n,)``
+    :return: how many floats of each row are ``<=`` its value (int64)
+    """
+    at_most = rows <= values[:, None]  # one byte (0 or 1) per float: eight bytes per row, read as one integer
+    counts = at_most.view(np.uint64).reshape(-1)
+    counts *= np.uint64(0x0101010101010101)  # (the sum of the eight bytes lands in the top byte)
+    counts >>= np.uint64(56)
+    return counts.view(np.int64)
 
 
 def _rows(storage: np.ndarray, flat: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ class RankOrder:
         self._length = 2 * self.capacity
         #: the priority of each leaf (read where the leaf is ranked)
         self.priorities = np.zeros(self.capacity)
-        # order[head:end]: ranked leaves, best first, -1 for holes; keys[p]: -priority of order[p] when it was placed
+        # order[head:]: ranked leaves, best first, -1 for holes; keys[p]: -priority of order[p] when it was placed
         self._order = np.full(self._length, -1, dtype=np.int64)
         self._keys = np.zeros(self._length)
         self._head = self._length
@@ -99,33 +99,31 @@ class RankOrder:
         Put every ranked leaf at the rank its priority gives (of equal priorities, those moved since the last sort go
         first).
         """
-        ranked = self._order[self._head :]
-        moved = self._moved[ranked]  # (a hole, -1, reads the last leaf's flag: it is dropped below whatever it is)
+        ranked, keys = self._order[self._head :], self._keys[self._head :]
+        moved = self._moved[ranked]  # (a hole, -1, reads the last leaf's flag: cleared below)
+        stay = ~moved
         if len(self._holes):
-            moved[ranked < 0] = False
-        moving = ranked[moved]
-        if not len(moving) and not len(self._holes):
+            holes = ranked < 0
+            moved[holes] = stay[holes] = False
+        elif not moved.any():
             return
-        # The others are still in order (their priorities have not changed): merge the moving ones in.
-        stay = ranked >= 0
-        stay &= ~moved
-        keys = self._keys[self._head :][stay]
-        ranked = ranked[stay]
+        # The others are still in order (their priorities have not changed): sort the moved ones, then merge the two
+        # sorted runs with a stable sort (one merge pass), the moved ones first for equal keys.
+        moving = ranked[moved]
         moving_keys = -self.priorities[moving]
         by_key = np.argsort(moving_keys)
-        moving, moving_keys = moving[by_key], moving_keys[by_key]
-        # Where each moving leaf goes in the merged order: after the staying leaves of smaller key, and after the
-        # moving leaves before it; the staying leaves fill the other places, in their order.
-        placed = np.searchsorted(keys, moving_keys, side="left")
-        placed += np.arange(len(moving))
-        n = len(ranked) + len(moving)
+        n_moving = len(moving)
+        n = n_moving + int(np.count_nonzero(stay))
+        runs, run_keys = np.empty(n, dtype=np.int64), np.empty(n)
+        np.take(moving, by_key, out=runs[:n_moving])
+        np.take(moving_keys, by_key, out=run_keys[:n_moving])
+        np.compress(stay, ranked, out=runs[n_moving:])
+        np.compress(stay, keys, out=run_keys[n_moving:])
+        merged = np.argsort(run_keys, kind="stable")
         self._head = self._length - n
-        order, all_keys = self._order[self._head :], self._keys[self._head :]
-        others = np.ones(n, dtype=bool)
-        others[placed] = False
-        order[placed], all_keys[placed] = moving, moving_keys
-        order[others], all_keys[others] = ranked, keys
-        self._slot[order] = np.arange(self._head, self._length)
+        np.take(runs, merged, out=self._order[self._head :])
+        np.take(run_keys, merged, out=self._keys[self._head :])
+        self._slot[self._order[self._head :]] = np.arange(self._head, self._length)
         self._holes = self._hole_offsets = np.empty(0, dtype=np.int64)
         self._moved[:] = False
 
@@ -143,8 +141,7 @@ class RankOrder:
         keys = -self.priorities[leaves]
         by_key = np.argsort(keys, kind="stable")
         leaves = leaves[by_key]
-        self._order[positions] = leaves
-        self._keys[positions] = keys[by_key]
+        self._order[positions], self._keys[positions] = leaves, keys[by_key]
         self._slot[leaves] = positions
 
     def leaves(self, ranks: np.ndarray) -> np.ndarray:
