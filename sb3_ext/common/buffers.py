@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import warnings
@@ -527,11 +528,13 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         new = self._prioritizer.priority(np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1)), self.eps)
         if len(indices) != len(new):
             raise ValueError(f"indices and priorities must have the same length, got {len(indices)} and {len(new)}")
-        largest = float(new.max(initial=0.0))
+        if not len(new):
+            return
+        largest = float(np.maximum.reduce(new))
         if not math.isfinite(largest):  # the max of an array with a NaN is NaN
             raise ValueError("priorities must be finite")
         stored = self.size() * self.n_envs
-        if len(indices) and indices.view(np.uint64).max() >= stored:  # (negative indices are huge unsigned ones)
+        if np.maximum.reduce(indices.view(np.uint64)) >= stored:  # (negative indices are huge unsigned ones)
             raise IndexError(
                 f"priority update for a transition not stored: indices are position * n_envs + env, < {stored} here"
             )
@@ -731,8 +734,16 @@ class _Prioritizer:
 def _strata(batch_size: int) -> np.ndarray:
     """:return: one value uniformly in each of ``[0, 1), [1, 2) ... [batch_size - 1, batch_size)``"""
     values = np.random.random(batch_size)
-    values += np.arange(batch_size)
+    values += _segment_starts(batch_size)
     return values
+
+
+@functools.lru_cache(maxsize=8)
+def _segment_starts(batch_size: int) -> np.ndarray:
+    """:return: ``0, 1 ... batch_size - 1`` (read-only)"""
+    starts = np.arange(batch_size)
+    starts.flags.writeable = False
+    return starts
 
 
 def _importance_weights(sampled: np.ndarray, beta: float) -> np.ndarray:
@@ -741,7 +752,7 @@ def _importance_weights(sampled: np.ndarray, beta: float) -> np.ndarray:
     :param beta: importance-sampling exponent
     :return: ``w_i = (N P(i)) ** -beta / max_j (N P(j)) ** -beta = (q_i / min_j q_j) ** -beta`` over the batch, float32
     """
-    sampled /= sampled.min()
+    sampled /= np.minimum.reduce(sampled)
     return np.power(sampled, -beta, dtype=np.float32)
 
 
@@ -950,6 +961,8 @@ def _check_beta(beta: float) -> None:
 
 
 def _as_int64(array: np.ndarray, name: str) -> np.ndarray:
+    if type(array) is np.ndarray and array.dtype == np.int64 and array.ndim == 1:
+        return array  # (what sample returns)
     array = np.asarray(array).reshape(-1)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must be integers, got dtype {array.dtype}")

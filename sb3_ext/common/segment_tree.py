@@ -198,8 +198,8 @@ class SumTree(SegmentTree):
             raise ValueError("cannot search a sum tree whose total is 0")
         nodes = self._descend(prefix_sums, cumulative, guard=False)
         found = self._value[nodes]
-        empty = found <= 0
-        if empty.any():
+        if len(found) and not np.minimum.reduce(found) > 0:
+            empty = found <= 0
             nodes[empty] = self._descend(prefix_sums[empty], cumulative, guard=True)
             found = self._value[nodes]
         nodes -= self._size
@@ -219,7 +219,7 @@ class SumTree(SegmentTree):
         if guard:  # the last root of positive sum
             last = int(np.flatnonzero(np.diff(cumulative) > 0)[-1])
         # Root j is the first whose cumulative sum exceeds the value; roots of sum 0 are never the first.
-        root = np.searchsorted(cumulative[1:], values, side="right")
+        root = cumulative[1:].searchsorted(values, side="right")
         np.minimum(root, last, out=root)
         remaining = values - cumulative[root]  # >= 0: cumulative[root] <= value
         nodes = root
