@@ -280,10 +280,12 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
       priority) is sampled with probability ``P(r) = (1 / r) ** alpha / sum_k (1 / k) ** alpha``, which is insensitive
       to outliers and to the scale of the errors. A batch is drawn by stratified sampling in rank space: one value
       uniformly in each of ``batch_size`` equal-probability segments of the cumulative distribution (computed once per
-      ``alpha`` over the buffer's capacity), its rank found by one ``searchsorted`` and mapped to its transition
-      through a :class:`~sb3_ext.common.rank_order.RankOrder`. As the binary heap of the paper, the order is only
-      approximately sorted: an update stores the new priority at once, re-ranks the top :data:`RANK_TOP` ranks (those
-      sampled most) every time and all transitions every ``rank_sort_interval`` updates, where the cost of the sort
+      ``alpha`` over the buffer's capacity), its rank found in three steps (a binary search over every 64th sum,
+      then 8 sums at a time, twice) and mapped to its transition through a
+      :class:`~sb3_ext.common.rank_order.RankOrder`. Like the binary heap of the paper (and sony/nnabla-rl's
+      rank-based buffer), the order is only approximately sorted: an update stores the new priority at once, re-ranks
+      the top :data:`RANK_TOP` ranks (those sampled most) every time and all transitions every
+      ``rank_sort_interval`` updates, where the cost of the sort
       (linear in the buffer's size, plus ``m log m`` for the ``m`` priorities changed since the last one) is spread
       over the updates. New transitions enter at the top (rank 1, the newest first) until they are re-ranked.
     - ``"lap"`` (Fujimoto et al. 2020, https://arxiv.org/abs/2007.06049, loss-adjusted prioritization):
@@ -525,7 +527,9 @@ class PrioritizedReplayBuffer(NStepReplayBuffer):
         self._write_pending()
         self._priorities_updated = True
         indices = _as_int64(indices, "indices")
-        new = self._prioritizer.priority(np.abs(np.asarray(priorities, dtype=np.float64).reshape(-1)), self.eps)
+        if type(priorities) is not np.ndarray or priorities.dtype != np.float64 or priorities.ndim != 1:
+            priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+        new = self._prioritizer.priority(np.abs(priorities), self.eps)
         if len(indices) != len(new):
             raise ValueError(f"indices and priorities must have the same length, got {len(indices)} and {len(new)}")
         if not len(new):

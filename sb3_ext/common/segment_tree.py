@@ -214,13 +214,11 @@ class SumTree(SegmentTree):
         :param guard: enter only subtrees of positive sum (slower; for the rare queries that rounding misleads)
         :return: leaf node indices
         """
-        n_roots = len(cumulative) - 1
-        last = n_roots - 1
-        if guard:  # the last root of positive sum
-            last = int(np.flatnonzero(np.diff(cumulative) > 0)[-1])
-        # Root j is the first whose cumulative sum exceeds the value; roots of sum 0 are never the first.
-        root = cumulative[1:].searchsorted(values, side="right")
-        np.minimum(root, last, out=root)
+        # Root j is the first whose cumulative sum exceeds the value (the last root for a value at or past the
+        # total: the last sum is not searched); roots of sum 0 are never the first.
+        root = cumulative[1:-1].searchsorted(values, side="right")
+        if guard:  # not past the last root of positive sum
+            np.minimum(root, np.flatnonzero(np.diff(cumulative) > 0)[-1], out=root)
         remaining = values - cumulative[root]  # >= 0: cumulative[root] <= value
         nodes = root
         nodes += self._root
