@@ -63,8 +63,10 @@ class D3QN(PrioritizedReplay, DQN):
     - the dueling policies (``policy_kwargs=dict(dueling=False)`` for SB3's Q-network);
     - :class:`~sb3_ext.common.buffers.PrioritizedReplayBuffer` (the default ``replay_buffer_class``): the Huber loss is
       weighted by the importance-sampling weights, the new priorities are ``|TD error| + eps`` from the same forward
-      pass, and ``beta`` is annealed linearly from the buffer's initial value to 1 over training. Any SB3 buffer gives
-      uniform replay (``ReplayBuffer``; ``NStepReplayBuffer`` for n-step returns).
+      pass, and ``beta`` is annealed linearly from the buffer's initial value to 1 over training
+      (:class:`~sb3_ext.common.prioritized.PrioritizedReplay`, the mechanics every prioritized algorithm shares; its
+      ``prioritization`` can be ``"proportional"``, ``"rank"`` or ``"lap"``). Any SB3 buffer gives uniform replay
+      (``ReplayBuffer``; ``NStepReplayBuffer`` for n-step returns).
 
     Noisy networks (Fortunato et al. 2018, https://arxiv.org/abs/1706.10295) are a policy option,
     ``policy_kwargs=dict(noisy=True)``; epsilon then defaults to 0. :class:`~sb3_ext.Rainbow` adds the categorical
@@ -92,7 +94,8 @@ class D3QN(PrioritizedReplay, DQN):
     :param gradient_steps: gradient steps per training round (-1: as many as env steps in the rollout)
     :param replay_buffer_class: replay buffer class (None: ``PrioritizedReplayBuffer``; ``DictPrioritizedReplayBuffer``
         for ``Dict`` observations)
-    :param replay_buffer_kwargs: keyword arguments of the buffer, e.g. ``dict(alpha=0.6, beta=0.4, eps=1e-6)``
+    :param replay_buffer_kwargs: keyword arguments of the buffer, e.g.
+        ``dict(alpha=0.6, beta=0.4, eps=1e-6, prioritization="proportional")``
     :param optimize_memory_usage: memory-efficient buffer variant (SB3's), with one-step returns only
     :param n_steps: length of the returns, >= 1
     :param double_q: double Q-learning targets (False: DQN's max over the target network)

@@ -97,7 +97,8 @@ class Rainbow(D3QN):
     :param train_freq: train every ``train_freq`` steps, or a ``(frequency, "step" | "episode")`` tuple
     :param gradient_steps: gradient steps per training round (-1: as many as env steps in the rollout)
     :param replay_buffer_class: replay buffer class (None: ``PrioritizedReplayBuffer``)
-    :param replay_buffer_kwargs: keyword arguments of the buffer, e.g. ``dict(alpha=0.5, beta=0.4)``
+    :param replay_buffer_kwargs: keyword arguments of the buffer, e.g. ``dict(alpha=0.5, beta=0.4)``, and its
+        ``prioritization`` (``"proportional"``, ``"rank"`` or ``"lap"``; with LAP the cross-entropy is not weighted)
     :param optimize_memory_usage: memory-efficient buffer variant (SB3's), with one-step returns only
     :param n_steps: length of the returns, >= 1
     :param double_q: double Q-learning (False: the target network picks the next action too)
