@@ -5,10 +5,11 @@ proportional to ``(1 / r) ** alpha``. :class:`RankOrder` keeps the ranks; sampli
 distribution to transitions. Like the binary heap of Schaul et al. (and sony/nnabla-rl's ``MaxHeap``) the order is
 only approximately right between two sorts: a priority set by :meth:`RankOrder.update` is stored at once, but the
 transition keeps its rank until the next :meth:`RankOrder.sort`, which the caller makes every few updates (the sort
-is the cost of rank-based replay, amortised over the updates between two sorts). New transitions go to the top
-(:meth:`RankOrder.insert`: rank 1, the newest first) until the next sort puts them where their priority belongs.
+is the cost of rank-based replay, amortised over the updates between two sorts), or, among the first ranks, until the
+next :meth:`RankOrder.sort_top`, cheap enough for every update. New transitions go to the top
+(:meth:`RankOrder.insert`: rank 1, the newest first) until a sort puts them where their priority belongs.
 
-Layout. The order is a flat array of leaf ids (one leaf per stored transition) in rank order, ``order[head:end]``,
+Layout. The order is a flat array of leaf ids (one leaf per stored transition) in rank order, ``order[head:]``,
 twice as long as the number of leaves: a sort writes the ranked leaves at the end of the array, and new leaves are
 written just above ``head``, which moves down, so that no entry ever moves between two sorts. A leaf that is
 overwritten (a circular buffer writing a new transition into its slot) or removed leaves a *hole* (``-1``) in its old
@@ -45,7 +46,7 @@ class RankOrder:
         self._head = self._length
         # where each leaf is in _order (-1: not ranked)
         self._slot = np.full(self.capacity, -1, dtype=np.int64)
-        # sorted positions of the holes in order[head:end], and those minus their count before them (see leaves)
+        # sorted positions of the holes in order[head:], and those minus their count before them (see _positions)
         self._holes = np.empty(0, dtype=np.int64)
         self._hole_offsets = np.empty(0, dtype=np.int64)
         # leaves out of their place since the last sort (new, or a new priority)
