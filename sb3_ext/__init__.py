@@ -6,6 +6,12 @@ from sb3_ext.d3qn import D3QN
 from sb3_ext.qlearning import QLearning
 from sb3_ext.rainbow import Rainbow
 from sb3_ext.reinforce import REINFORCE
+from sb3_ext.per.crossq import PrioritizedCrossQ
+from sb3_ext.per.dqn import PrioritizedDQN
+from sb3_ext.per.qrdqn import PrioritizedQRDQN
+from sb3_ext.per.sac import PrioritizedSAC
+from sb3_ext.per.td3 import PrioritizedDDPG, PrioritizedTD3
+from sb3_ext.per.tqc import PrioritizedTQC
 from sb3_ext.errors import ConfigError, IncompatibleEnvError, Sb3ExtError, UnknownAlgorithmError, UnknownEnvError
 from sb3_ext.registry import ALGOS, AlgoSpec, Conformance, algo_keys, get_algo, register_algo
 
@@ -21,7 +27,14 @@ __all__ = [
     "DictPrioritizedReplayBuffer",
     "EpisodeBuffer",
     "IncompatibleEnvError",
+    "PrioritizedCrossQ",
+    "PrioritizedDDPG",
+    "PrioritizedDQN",
+    "PrioritizedQRDQN",
     "PrioritizedReplayBuffer",
+    "PrioritizedSAC",
+    "PrioritizedTD3",
+    "PrioritizedTQC",
     "QLearning",
     "Rainbow",
     "Sb3ExtError",

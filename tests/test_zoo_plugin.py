@@ -131,12 +131,15 @@ def test_sampler_returns_the_objects_the_zoo_passes_its_model() -> None:
     base = {"policy_kwargs": {"net_arch": [256, 256], "dueling": False}, "replay_buffer_kwargs": {"alpha": 0.6, "beta": 0.4}}
     hyperparams = SearchSpaceSampler("d3qn").sample(trial, 0, 1, base)
     assert hyperparams["policy_kwargs"] == {"net_arch": [64, 64], "dueling": False}
-    assert hyperparams["replay_buffer_kwargs"] == {"alpha": 0.5, "beta": values["per_beta"]}
+    per = {"alpha": 0.5, "beta": values["per_beta"], "prioritization": values["per_prioritization"]}
+    assert hyperparams["replay_buffer_kwargs"] == per
     assert hyperparams["gamma"] == pytest.approx(0.99) and hyperparams["batch_size"] == 32
     assert isinstance(hyperparams["learning_rate"], float) and "one_minus_gamma" not in hyperparams
     # In zoo-config form: the trial's user attribute, and the converter of a stored trial.
     assert trial.user_attrs["hyperparams"]["policy_kwargs"] == "dict(net_arch=[64, 64])"
-    assert SearchSpaceSampler("d3qn").convert(values)["replay_buffer_kwargs"] == f"dict(alpha=0.5, beta={values['per_beta']})"
+    assert SearchSpaceSampler("d3qn").convert(values)["replay_buffer_kwargs"] == (
+        f"dict(alpha=0.5, beta={values['per_beta']}, prioritization='{values['per_prioritization']}')"
+    )
 
 
 def test_sampled_noise_becomes_the_action_noise_object() -> None:

@@ -7,10 +7,13 @@ import importlib.util
 from typing import Any
 
 import gymnasium as gym
+from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
+from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_ext.errors import UnknownEnvError
 
-__all__ = ["ENV_PACKAGES", "UNNAMESPACED_PACKAGES", "make_env", "register_env_package"]
+__all__ = ["ENV_PACKAGES", "UNNAMESPACED_PACKAGES", "env_with_supported_actions", "make_env", "register_env_package"]
 
 #: gymnasium namespaces whose ids a package registers when asked: namespace -> (pip extra, module, function to call;
 #: empty: importing the module registers them)
@@ -61,3 +64,27 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """
     register_env_package(env_id)
     return gym.make(env_id, **kwargs)
+
+
+def env_with_supported_actions(
+    algorithm: str, env: GymEnv | str | None, supported: tuple[type[spaces.Space], ...], verbose: int = 0
+) -> GymEnv | None:
+    """
+    The environment a constructor was given (made from its id), refused when its action space is not supported: a
+    ``ValueError`` naming the space where SB3's constructors fail an ``assert``.
+
+    :param algorithm: the class's name, for the message
+    :param env: the environment, its gymnasium id, or None (when loading)
+    :param supported: the supported action space types
+    :param verbose: verbosity of ``maybe_make_env``
+    :return: the environment (None for None)
+    :raises ValueError: naming the unsupported action space
+    """
+    if env is None:
+        return None
+    env = maybe_make_env(env, verbose)
+    if not isinstance(env.action_space, supported):
+        raise ValueError(
+            f"{algorithm} needs a {' or '.join(kind.__name__ for kind in supported)} action space, got {env.action_space}"
+        )
+    return env

@@ -20,6 +20,7 @@ __all__ = [
     "ACTOR_CRITIC",
     "NOISE",
     "ON_POLICY",
+    "PER",
     "PPO_LIKE",
     "Q_VALUE",
     "Param",
@@ -192,4 +193,10 @@ ACTOR_CRITIC: dict[str, Param] = {
 NOISE: dict[str, Param] = {
     "noise_type": categorical("normal", "ornstein-uhlenbeck", "none"),
     "noise_std": float_range(0.0, 1.0),
+}
+#: Prioritized replay (``per_<x>`` goes to ``replay_buffer_kwargs``): its exponents and its prioritization
+PER: dict[str, Param] = {
+    "per_alpha": float_range(0.2, 1.0),
+    "per_beta": float_range(0.2, 0.8),
+    "per_prioritization": categorical("proportional", "rank", "lap"),
 }

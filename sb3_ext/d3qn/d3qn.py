@@ -7,13 +7,13 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.dqn import DQN
 
+from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.common.prioritized import PrioritizedReplay
 from sb3_ext.common.torch_layers import mean_noise_std, noisy_sampling, reset_noise
 from sb3_ext.d3qn.policies import CnnPolicy, DuelingDQNPolicy, MlpPolicy, MultiInputPolicy
@@ -150,12 +150,7 @@ class D3QN(PrioritizedReplay, DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        if env is not None:  # None when loading
-            env = maybe_make_env(env, verbose)
-            if not isinstance(env.action_space, spaces.Discrete):
-                raise ValueError(
-                    f"{type(self).__name__} needs a Discrete action space (one Q-value per action), got {env.action_space}"
-                )
+        env = env_with_supported_actions(type(self).__name__, env, (spaces.Discrete,), verbose)  # type: ignore[assignment]
         super().__init__(
             policy,
             env,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gymnasium import spaces
 
 from sb3_ext.common.algo_spec import SB3_RANGES, AlgoSpec, Conformance
-from sb3_ext.common.search_space import Q_VALUE, categorical, float_range
+from sb3_ext.common.search_space import PER, Q_VALUE, categorical
 from sb3_ext.d3qn.d3qn import D3QN
 
 __all__ = ["SPEC"]
@@ -20,8 +20,7 @@ SPEC = AlgoSpec(
     search_space={
         **Q_VALUE,
         "n_steps": categorical(1, 3, 5),
-        "per_alpha": float_range(0.2, 1.0),
-        "per_beta": float_range(0.2, 0.8),
+        **PER,
     },
     conformance=Conformance(
         "CartPole-v1",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sb3_ext.common.algo_spec import SB3_OBS_NO_DICT, SB3_RANGES, AlgoSpec, Conformance
-from sb3_ext.common.search_space import Param, categorical, float_range
+from sb3_ext.common.search_space import PER, Param
 from sb3_ext.per.crossq import PrioritizedCrossQ
 from sb3_ext.per.qrdqn import PrioritizedQRDQN
 from sb3_ext.per.tqc import PrioritizedTQC
@@ -21,19 +21,13 @@ __all__ = ["SPECS"]
 _PER_PAPER = "https://arxiv.org/abs/1511.05952"
 _UPSTREAM = {spec.key: spec for spec in SB3_CONTRIB_SPECS}
 
-#: Prioritized replay's parameters, added to each upstream search space
-_PER_SPACE: dict[str, Param] = {
-    "per_alpha": float_range(0.2, 1.0),
-    "per_beta": float_range(0.2, 0.8),
-    "per_prioritization": categorical("proportional", "lap"),
-}
 # Cheap off-policy settings of the conformance tests
 _CHEAP = dict(learning_starts=50, buffer_size=2_000)
 
 
 def _search_space(upstream_key: str) -> dict[str, Param]:
     upstream: Mapping[str, Param] = _UPSTREAM[upstream_key].search_space or {}
-    return {**upstream, **_PER_SPACE}
+    return {**upstream, **PER}
 
 
 SPECS: tuple[AlgoSpec, ...] = (

@@ -12,7 +12,7 @@ from sb3_contrib.crossq.policies import CrossQPolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.per.qrdqn import env_with_supported_actions
+from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedCrossQ"]
 

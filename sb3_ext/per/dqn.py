@@ -12,7 +12,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.per.qrdqn import env_with_supported_actions
+from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedDQN"]
 

@@ -9,38 +9,14 @@ import torch as th
 from gymnasium import spaces
 from sb3_contrib import QRDQN
 from sb3_contrib.qrdqn.policies import QRDQNPolicy
-from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 
+from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.common.prioritized import PrioritizedReplay
 
 __all__ = ["PrioritizedQRDQN", "env_with_supported_actions", "per_sample_quantile_huber_loss"]
 
 SelfPrioritizedQRDQN = TypeVar("SelfPrioritizedQRDQN", bound="PrioritizedQRDQN")
-
-
-def env_with_supported_actions(
-    algorithm: str, env: GymEnv | str | None, supported: tuple[type[spaces.Space], ...], verbose: int = 0
-) -> GymEnv | None:
-    """
-    The environment a constructor was given (made from its id), refused when its action space is not supported: a
-    ``ValueError`` naming the space where SB3's constructors fail an ``assert``.
-
-    :param algorithm: the class's name, for the message
-    :param env: the environment, its gymnasium id, or None (when loading)
-    :param supported: the supported action space types
-    :param verbose: verbosity of ``maybe_make_env``
-    :return: the environment (None for None)
-    :raises ValueError: naming the unsupported action space
-    """
-    if env is None:
-        return None
-    env = maybe_make_env(env, verbose)
-    if not isinstance(env.action_space, supported):
-        raise ValueError(
-            f"{algorithm} needs a {' or '.join(kind.__name__ for kind in supported)} action space, got {env.action_space}"
-        )
-    return env
 
 
 def per_sample_quantile_huber_loss(

@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import SACPolicy
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.per.qrdqn import env_with_supported_actions
+from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedSAC"]
 

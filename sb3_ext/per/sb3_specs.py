@@ -7,7 +7,7 @@ search parameters, which the tuning sends into ``replay_buffer_kwargs``.
 from __future__ import annotations
 
 from sb3_ext.common.algo_spec import SB3_RANGES, AlgoSpec, Conformance
-from sb3_ext.common.search_space import categorical, float_range
+from sb3_ext.common.search_space import PER
 from sb3_ext.per.dqn import PrioritizedDQN
 from sb3_ext.per.sac import PrioritizedSAC
 from sb3_ext.per.td3 import PrioritizedDDPG, PrioritizedTD3
@@ -17,12 +17,6 @@ __all__ = ["SPECS"]
 
 _UPSTREAM = {spec.key: spec for spec in _UPSTREAM_SPECS}
 _PAPER = "https://arxiv.org/abs/1511.05952"
-#: Prioritized replay's search parameters (``per_<x>`` goes to ``replay_buffer_kwargs``)
-_PER = {
-    "per_alpha": float_range(0.2, 1.0),
-    "per_beta": float_range(0.2, 0.8),
-    "per_prioritization": categorical("proportional", "lap"),
-}
 _SMALL_NET = dict(policy_kwargs=dict(net_arch=[16]))
 # (SB3's continuous algorithms: brief training on Pendulum, with a small buffer and small networks)
 _CONTINUOUS = Conformance("Pendulum-v1", dict(learning_starts=50, buffer_size=2_000, **_SMALL_NET))
@@ -40,7 +34,7 @@ def _variant(key: str, cls: type, upstream_name: str, conformance: Conformance) 
         observation_spaces=upstream.observation_spaces,
         paper=_PAPER,
         ranges=SB3_RANGES,
-        search_space={**upstream.search_space, **_PER},
+        search_space={**upstream.search_space, **PER},
         conformance=conformance,
         summary=f"SB3's {upstream_name} with prioritized replay: proportional, rank-based or LAP",
     )

@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.per.qrdqn import env_with_supported_actions
+from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedDDPG", "PrioritizedTD3"]
 

@@ -13,7 +13,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import polyak_update
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.per.qrdqn import env_with_supported_actions, per_sample_quantile_huber_loss
+from sb3_ext.common.env_util import env_with_supported_actions
+from sb3_ext.per.qrdqn import per_sample_quantile_huber_loss
 
 __all__ = ["PrioritizedTQC"]
 

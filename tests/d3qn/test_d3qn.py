@@ -282,7 +282,7 @@ def test_bad_input_fails_at_construction(kwargs: dict[str, Any], error: type[Exc
 
 
 def test_continuous_actions_fail_at_construction() -> None:
-    with pytest.raises(ValueError, match=r"D3QN needs a Discrete action space .* got Box"):
+    with pytest.raises(ValueError, match=r"^D3QN needs a Discrete action space, got Box"):
         D3QN("MlpPolicy", "Pendulum-v1")
 
 

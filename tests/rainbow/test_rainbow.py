@@ -302,7 +302,7 @@ def test_bad_values_fail_at_construction(kwargs: dict[str, Any], message: str) -
 
 
 def test_continuous_actions_fail_at_construction() -> None:
-    with pytest.raises(ValueError, match=r"^Rainbow needs a Discrete action space .* got Box"):
+    with pytest.raises(ValueError, match=r"^Rainbow needs a Discrete action space, got Box"):
         Rainbow("MlpPolicy", "Pendulum-v1")
 
 
