@@ -25,6 +25,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from torch.nn import functional as F
 
 from sb3_ext.common.buffers import DictPrioritizedReplayBuffer, PrioritizedReplayBuffer
+from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.common.type_aliases import PrioritizedReplayBufferSamples
 
 __all__ = ["PRIORITIZED_VARIANTS", "PrioritizedReplay"]
@@ -56,6 +57,9 @@ class PrioritizedReplay:
 
     uniform_replay_allowed: ClassVar[bool] = False
     upstream: ClassVar[type | None] = None
+    #: the action spaces the algorithm takes (None: left to the upstream constructor): another one is refused at
+    #: construction with a ``ValueError`` naming the space, where SB3's constructors fail an ``assert``
+    action_space_types: ClassVar[tuple[type[spaces.Space], ...] | None] = None
 
     # (attributes of the SB3 algorithm this mixin is combined with)
     replay_buffer: ReplayBuffer | None
@@ -68,6 +72,20 @@ class PrioritizedReplay:
     _current_progress_remaining: float
     _vec_normalize_env: Any
     beta_schedule: Schedule | None = None
+
+    def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        """
+        The upstream class's constructor, unchanged (its arguments, by position or name), after the action-space check
+        of :attr:`action_space_types`.
+
+        :param policy: the policy, as for the upstream class
+        :param env: the environment, its gymnasium id, or None when loading
+        :param args: the upstream class's other arguments, in its order
+        :param kwargs: the upstream class's other arguments by name
+        """
+        if self.action_space_types is not None:
+            env = env_with_supported_actions(type(self).__name__, env, self.action_space_types, kwargs.get("verbose", 0))
+        super().__init__(policy, env, *args, **kwargs)  # type: ignore[call-arg]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -13,7 +13,6 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayB
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.dqn import DQN
 
-from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.common.prioritized import PrioritizedReplay
 from sb3_ext.common.torch_layers import mean_noise_std, noisy_sampling, reset_noise
 from sb3_ext.d3qn.policies import CnnPolicy, DuelingDQNPolicy, MlpPolicy, MultiInputPolicy
@@ -119,6 +118,7 @@ class D3QN(PrioritizedReplay, DQN):
         "MultiInputPolicy": MultiInputPolicy,
     }
     uniform_replay_allowed = True  # (any SB3 buffer: uniform replay, the ablation of prioritization)
+    action_space_types = (spaces.Discrete,)
 
     def __init__(
         self,
@@ -150,7 +150,6 @@ class D3QN(PrioritizedReplay, DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Discrete,), verbose)  # type: ignore[assignment]
         super().__init__(
             policy,
             env,
@@ -168,8 +167,8 @@ class D3QN(PrioritizedReplay, DQN):
             n_steps=n_steps,
             target_update_interval=target_update_interval,
             exploration_fraction=exploration_fraction,
-            exploration_initial_eps=exploration_initial_eps,  # type: ignore[arg-type]  # (resolved in _setup_model)
-            exploration_final_eps=exploration_final_eps,  # type: ignore[arg-type]
+            exploration_initial_eps=exploration_initial_eps,  # (None: resolved in _setup_model)
+            exploration_final_eps=exploration_final_eps,
             max_grad_norm=max_grad_norm,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import CrossQ
-from sb3_contrib.crossq.policies import CrossQPolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedCrossQ"]
 
@@ -58,10 +56,7 @@ class PrioritizedCrossQ(PrioritizedReplay, CrossQ):
     """
 
     upstream = CrossQ
-
-    def __init__(self, policy: str | type[CrossQPolicy], env: GymEnv | str, *args: Any, **kwargs: Any) -> None:
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Box,), kwargs.get("verbose", 0))  # type: ignore[assignment]
-        super().__init__(policy, env, *args, **kwargs)
+    action_space_types = (spaces.Box,)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """

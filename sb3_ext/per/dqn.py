@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DQN
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
-from stable_baselines3.dqn.policies import DQNPolicy
+from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedDQN"]
 
@@ -57,12 +55,7 @@ class PrioritizedDQN(PrioritizedReplay, DQN):
     """
 
     upstream: ClassVar[type] = DQN
-
-    def __init__(self, policy: str | type[DQNPolicy], env: GymEnv | str, *args: Any, **kwargs: Any) -> None:
-        # (a ValueError naming the space, where SB3's constructor fails an assert)
-        verbose = kwargs.get("verbose", 0)
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Discrete,), verbose)  # type: ignore[assignment]
-        super().__init__(policy, env, *args, **kwargs)
+    action_space_types = (spaces.Discrete,)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import QRDQN
-from sb3_contrib.qrdqn.policies import QRDQNPolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 
-from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.common.prioritized import PrioritizedReplay
 
-__all__ = ["PrioritizedQRDQN", "env_with_supported_actions", "per_sample_quantile_huber_loss"]
+__all__ = ["PrioritizedQRDQN", "per_sample_quantile_huber_loss"]
 
 SelfPrioritizedQRDQN = TypeVar("SelfPrioritizedQRDQN", bound="PrioritizedQRDQN")
 
@@ -107,10 +105,7 @@ class PrioritizedQRDQN(PrioritizedReplay, QRDQN):
     """
 
     upstream = QRDQN
-
-    def __init__(self, policy: str | type[QRDQNPolicy], env: GymEnv | str, *args: Any, **kwargs: Any) -> None:
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Discrete,), kwargs.get("verbose", 0))  # type: ignore[assignment]
-        super().__init__(policy, env, *args, **kwargs)
+    action_space_types = (spaces.Discrete,)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """

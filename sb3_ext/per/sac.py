@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import SAC
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import polyak_update
-from stable_baselines3.sac.policies import SACPolicy
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.common.env_util import env_with_supported_actions
 
 __all__ = ["PrioritizedSAC"]
 
@@ -59,12 +57,7 @@ class PrioritizedSAC(PrioritizedReplay, SAC):
     """
 
     upstream: ClassVar[type] = SAC
-
-    def __init__(self, policy: str | type[SACPolicy], env: GymEnv | str, *args: Any, **kwargs: Any) -> None:
-        # (a ValueError naming the space, where SB3's constructor fails an assert)
-        verbose = kwargs.get("verbose", 0)
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Box,), verbose)  # type: ignore[assignment]
-        super().__init__(policy, env, *args, **kwargs)
+    action_space_types = (spaces.Box,)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import TQC
-from sb3_contrib.tqc.policies import TQCPolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import polyak_update
 
 from sb3_ext.common.prioritized import PrioritizedReplay
-from sb3_ext.common.env_util import env_with_supported_actions
 from sb3_ext.per.qrdqn import per_sample_quantile_huber_loss
 
 __all__ = ["PrioritizedTQC"]
@@ -60,10 +58,7 @@ class PrioritizedTQC(PrioritizedReplay, TQC):
     """
 
     upstream = TQC
-
-    def __init__(self, policy: str | type[TQCPolicy], env: GymEnv | str, *args: Any, **kwargs: Any) -> None:
-        env = env_with_supported_actions(type(self).__name__, env, (spaces.Box,), kwargs.get("verbose", 0))  # type: ignore[assignment]
-        super().__init__(policy, env, *args, **kwargs)
+    action_space_types = (spaces.Box,)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """
