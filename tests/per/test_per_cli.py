@@ -11,6 +11,7 @@ from sb3_ext.cli import main
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["dqn_per", "sac_per", "td3_per", "ddpg_per", "qrdqn_per", "tqc_per", "crossq_per"])
 def test_cli_trains_every_prioritized_key_from_its_zoo_config(tmp_path: Path, key: str) -> None:
     env_id = "CartPole-v1" if key in ("dqn_per", "qrdqn_per") else "Pendulum-v1"
