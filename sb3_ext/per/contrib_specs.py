@@ -59,7 +59,7 @@ SPECS: tuple[AlgoSpec, ...] = (
         search_space=_search_space("tqc"),
         conformance=Conformance(
             "Pendulum-v1",
-            dict(**_CHEAP, batch_size=32, policy_kwargs=dict(net_arch=[16], n_quantiles=5, n_critics=2)),
+            dict(**_CHEAP, batch_size=32, train_freq=4, policy_kwargs=dict(net_arch=[16], n_quantiles=5, n_critics=2)),
             image_policy="CnnPolicy",
             dict_policy="MultiInputPolicy",
         ),
@@ -77,7 +77,7 @@ SPECS: tuple[AlgoSpec, ...] = (
         search_space=_search_space("crossq"),
         conformance=Conformance(
             "Pendulum-v1",
-            dict(**_CHEAP, batch_size=32, policy_kwargs=dict(net_arch=[16])),
+            dict(**_CHEAP, batch_size=32, train_freq=4, policy_kwargs=dict(net_arch=[16])),
             image_policy=None,
             dict_policy=None,
         ),

@@ -19,7 +19,9 @@ _UPSTREAM = {spec.key: spec for spec in _UPSTREAM_SPECS}
 _PAPER = "https://arxiv.org/abs/1511.05952"
 _SMALL_NET = dict(policy_kwargs=dict(net_arch=[16]))
 # (SB3's continuous algorithms: brief training on Pendulum, with a small buffer and small networks)
-_CONTINUOUS = Conformance("Pendulum-v1", dict(learning_starts=50, buffer_size=2_000, **_SMALL_NET))
+_CONTINUOUS = Conformance(
+    "Pendulum-v1", dict(learning_starts=50, buffer_size=2_000, batch_size=32, train_freq=4, **_SMALL_NET)
+)
 
 
 def _variant(key: str, cls: type, upstream_name: str, conformance: Conformance) -> AlgoSpec:
