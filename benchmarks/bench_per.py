@@ -159,7 +159,7 @@ def main() -> None:
             "targets": [*verdicts],
             "load_average": [load, os.getloadavg()[0]],
         },
-        f"{figures}; targets: {', '.join(verdicts)}; machine shared, load average {load:.1f} to {os.getloadavg()[0]:.1f} "
+        f"{figures}; targets: {', '.join(verdicts)}; load average {load:.1f} to {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores",
         record=not args.no_record,
     )
